@@ -1,0 +1,15 @@
+"""Policies: `init(key) -> params`, `apply(params, observation) -> Action`."""
+
+from invjax.policies.heuristics import (
+    StructuredPolicy,
+    base_stock,
+    base_stock_allocation,
+    capped_base_stock,
+    echelon_stock,
+)
+from invjax.policies.policy import (
+    Policy,
+    inventory_position,
+    inverse_softplus,
+    proportional_allocation,
+)
