@@ -77,8 +77,8 @@ def sample_demand(problem: Problem, key: jax.Array, n: int, periods: int) -> jnp
             e = phi * prev + innovation * z_t
             return e, e
 
-        _, z = jax.lax.scan(ar, z[:, 0], jnp.swapaxes(z[:, 1:], 0, 1))
-        z = jnp.concatenate([z[:1].swapaxes(0, 1) * 0 + z[:1].swapaxes(0, 1), z], 0)
+        _, rest = jax.lax.scan(ar, z[:, 0], jnp.swapaxes(z[:, 1:], 0, 1))
+        z = jnp.concatenate([z[:, :1], jnp.swapaxes(rest, 0, 1)], axis=1)
     demand = mean + p.demand_std * z
     return jnp.maximum(demand, 0.0) if d.clip else demand
 

@@ -11,6 +11,7 @@ Operations Research 56(5); Morton (1971), Operations Research 19(7).
 
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -65,13 +66,16 @@ def solve_lost_sales(
 ) -> LostSalesSolution:
     """Solves the lost-sales problem exactly by relative value iteration.
 
-    Truncation: by Morton (1971) (see also Zipkin 2008, Section 2) the optimal
-    inventory position after ordering never exceeds the optimal base-stock level of the
-    backorder system with the same ``L, h, p``, i.e. the ``p / (p + h)`` quantile ``S`` of
-    demand over ``L + 1`` periods. Restricting orders to ``position + q <= S`` therefore
-    keeps the optimal policy feasible, and the set of states with coordinate sum
-    ``<= S`` is closed under that restriction (demand only lowers the sum). The default
-    ``max_state`` is ``S + 2``; any cap ``>= S`` gives the same optimal cost.
+    Truncation: by Morton (1971), as used by Zipkin (2008) to bound the effective state
+    space, an optimal order never raises the inventory position (sum of the state plus
+    the order) above the optimal base-stock level of the backorder system with the same
+    ``L, h, p``, i.e. the ``p / (p + h)`` quantile ``S`` of demand over ``L + 1``
+    periods. Restricting orders to ``position + q <= S`` therefore keeps an optimal
+    policy feasible, and the states with coordinate sum ``<= S`` form a closed set under
+    that restriction (demand only lowers the sum). The default ``max_state`` is ``S + 2``;
+    any cap ``>= S`` gives the same optimal cost (checked numerically for L = 1..4,
+    p in {4, 9, 19, 39}: with a larger cap no optimal order exceeds ``S``); a smaller
+    cap restricts the policy and can only raise the cost.
 
     Value iteration uses ``Q(s0, s1, r) = E V(s1 + (s0 - D)^+, r)`` with ``r`` the rest of
     the next state (``pipe_2, ..., q``), computed for all ``s0`` by the exact recursion
@@ -112,6 +116,7 @@ def solve_lost_sales(
         # Q columns are (s_2, ..., s_{L-1}, q): q is the last, fastest coordinate, so
         # each prefix g owns a contiguous block of columns (for np.minimum.reduceat).
         starts = np.flatnonzero(rest[:, -1] == 0)
+        group = np.cumsum(rest[:, -1] == 0) - 1  # prefix rank g of each column
         prefix_rank = _rank_table(_simplex(L - 2, B), B)
         # V_new[s0, r] = R[s1, g] with s1 = rest[r, 0], g = rank of rest[r, 1:].
         gather = rest[:, 0] * len(starts) + prefix_rank[tuple(rest[:, 1:].T)]
@@ -132,10 +137,10 @@ def solve_lost_sales(
                 row = np.take(R, gather, mode="clip")
                 TV[s0] = np.where(valid[s0], cost[s0] + row, 0.0)
                 if policy:
-                    dense = np.full((len(Q), len(starts), n), np.inf)
-                    dense[:, np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(rest)])),
-                          rest[:, -1]] = Q
-                    A[s0] = np.where(valid[s0], np.take(dense.argmin(2), gather, mode="clip"), 0)
+                    dense = np.full((len(Q), len(starts), n), np.inf)  # [s1, g, q]
+                    dense[:, group, rest[:, -1]] = Q
+                    best = np.take(dense.argmin(2), gather, mode="clip")
+                    A[s0] = np.where(valid[s0], best, 0)
             if s0 < B:  # shift to s0 + 1 (rows s1 > B - s0 - 1 become infeasible)
                 Q = Q[1:] + tail[s0] * dV[: len(Q) - 1]
         return TV, A
@@ -149,6 +154,8 @@ def solve_lost_sales(
         V = TV - TV[0, 0]
         if hi - lo < tol:
             break
+    else:
+        warnings.warn(f"value iteration stopped after {max_iter} sweeps, gap {hi - lo:.2e}")
     _, A = sweep(V, policy=True)
 
     order = np.zeros((n,) * L, dtype=np.int64)

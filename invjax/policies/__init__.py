@@ -13,3 +13,6 @@ from invjax.policies.policy import (
     inverse_softplus,
     proportional_allocation,
 )
+from invjax.policies.registry import check_fits, default_for, make, names
+from invjax.policies.neural import vanilla
+from invjax.policies.symmetry_aware import symmetry_aware

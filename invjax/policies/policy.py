@@ -40,6 +40,7 @@ def proportional_allocation(desired: jnp.ndarray, available: jnp.ndarray, *, exa
 
     References: Alvo, Russo, Kanoria (2023), arXiv 2306.11246, Section 6.
     """
+    available = jax.nn.relu(available)  # float residue can leave -1e-8 on hand
     total = desired.sum(-1, keepdims=True)
     ratio = available[:, None] / (total + 1e-15)
     return desired * (ratio if exact else jnp.minimum(1.0, ratio))

@@ -1,0 +1,11 @@
+"""Training: HDPO (`make_train`) and the run driver behind the CLI (`fit`)."""
+
+from invjax.train.hdpo import (
+    EpochMetrics,
+    TrainConfig,
+    Trainer,
+    TrainState,
+    make_optimizer,
+    make_train,
+    rounded,
+)
