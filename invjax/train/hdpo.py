@@ -20,6 +20,7 @@ import optax
 from flax import struct
 
 from invjax.dynamics import Action
+from invjax.policies.policy import Policy
 from invjax.problem import Problem
 from invjax.rollout import hindsight_cost, simulate
 from invjax.scenarios import Horizon, Scenarios, sample
@@ -121,15 +122,11 @@ def _all_finite(tree) -> jnp.ndarray:
 def rounded(policy):
     """The policy with every order rounded to an integer (for integer demand)."""
 
-    class _Rounded(NamedTuple):
-        init: Callable
-        apply: Callable
-
     def apply(params, obs):
         action = policy.apply(params, obs)
         return Action(*(None if a is None else jnp.round(a) for a in action))
 
-    return _Rounded(policy.init, apply)
+    return Policy(policy.init, apply)
 
 
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:

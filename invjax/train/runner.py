@@ -78,6 +78,14 @@ def test_cost(problem, trainer, params, config, key) -> float:
     return total / n
 
 
+def _optimum(problem):
+    """The optimum or bound where one is known, else None."""
+    try:
+        return optimal.cost(problem)
+    except ValueError:
+        return None
+
+
 def _device() -> str:
     d = jax.devices()[0]
     return f"{d.platform}:{getattr(d, 'device_kind', '')}".rstrip(":")
@@ -194,10 +202,7 @@ def fit(config: dict, out=None, *, resume: bool = False, progress: bool = True,
 
     params = state.best_params if np.isfinite(float(state.best_dev)) else state.params
     cost = test_cost(problem, trainer, params, train_config, k_test)
-    try:
-        optimum = optimal.cost(problem)
-    except ValueError:
-        optimum = None
+    optimum = _optimum(problem)
     summary = {
         "setting": problem.structure.name,
         "policy": config["policy"].get("name"),
@@ -237,9 +242,6 @@ def evaluate_run(run_dir) -> dict[str, Any]:
     state = load_checkpoint(checkpoint, like)
     params = state.best_params if np.isfinite(float(state.best_dev)) else state.params
     cost = test_cost(problem, trainer, params, train_config, jax.random.fold_in(key, 99))
-    try:
-        optimum = optimal.cost(problem)
-    except ValueError:
-        optimum = None
+    optimum = _optimum(problem)
     return {"test_cost": cost, "optimum": optimum,
             "gap_pct": None if optimum is None else 100 * (cost / optimum - 1)}
