@@ -1,7 +1,10 @@
-"""HDPO training: reaches the closed-form optimum; resume ends where an uninterrupted run does."""
+"""HDPO training: reaches the closed-form optimum, improves a one_warehouse policy, trains
+seeds in one program, resumes exactly, and stops cleanly on a NaN loss."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import invjax
 from invjax.train import TrainConfig, make_train, runner
@@ -25,6 +28,37 @@ def test_base_stock_training_reaches_optimum():
     assert cost < 1.02 * invjax.optimal.cost(problem), cost
 
 
+def test_symmetry_aware_improves_on_one_warehouse():
+    problem = invjax.settings.make("one_warehouse", n_stores=3, seed=0)
+    policy = invjax.policies.make("symmetry_aware", problem, context_size=16,
+                                  context_hidden=[32], store_hidden=[16], warehouse_hidden=[8])
+    config = TrainConfig(learning_rate=3e-3, batch_size=256, epochs=20, eval_every=5,
+                         train=(1024, 40, 10), dev=(1024, 60, 20))
+    trainer = make_train(problem, policy, config)
+    k_train, k_init, k_test = jax.random.split(jax.random.key(0), 3)
+    state, metrics = jax.jit(trainer.train)(k_train)
+    test = invjax.scenarios.sample(problem, k_test, 1024, 200, 50)
+    initial = float(trainer.evaluate(trainer.init(k_init).params, test))
+    trained = float(trainer.evaluate(state.best_params, test))
+    assert trained < 0.5 * initial, (initial, trained)
+    # Still improving after the first evaluation, not just leaving a bad start.
+    assert float(metrics.best_dev[-1]) < 0.8 * float(metrics.dev_cost[0]), metrics.dev_cost
+
+
+def test_seeds_train_in_one_program_and_each_is_reported(tmp_path):
+    both = runner.fit({**SMALL, "seed": 3, "n_seeds": 2}, tmp_path / "two", progress=False)
+    alone = runner.fit({**SMALL, "seed": 4}, progress=False)
+    assert [s["seed"] for s in both["seeds"]] == [3, 4]
+    second = both["seeds"][1]
+    np.testing.assert_allclose(second["best_dev"], alone["best_dev"], rtol=1e-5)
+    # Seeds share the first seed's test scenarios, so only the dev costs compare here.
+    assert both["seeds"][0]["test_cost"] != second["test_cost"]
+    chosen = min(both["seeds"], key=lambda s: s["best_dev"])
+    assert both["seed"] == chosen["seed"] and both["test_cost"] == chosen["test_cost"]
+    rows = (tmp_path / "two" / "metrics.csv").read_text().splitlines()
+    assert rows[0].startswith("seed,epoch") and len(rows) == 1 + 2 * 4
+
+
 def test_resume_matches_uninterrupted(tmp_path):
     a = runner.fit(SMALL, tmp_path / "a", progress=False)
     stopped = runner.fit(SMALL, tmp_path / "b", progress=False, stop_after_epochs=10)
@@ -34,3 +68,58 @@ def test_resume_matches_uninterrupted(tmp_path):
     for name in ("summary.json", "metrics.csv", "metrics.json", "learning_curve.png", "config.yaml"):
         assert (tmp_path / "b" / name).exists(), name
     assert np.isfinite(runner.evaluate_run(tmp_path / "b")["test_cost"])
+
+
+def _poisoned(make):
+    """make_train whose training data has a NaN demand in one scenario."""
+
+    def make_train_(*args, **kwargs):
+        trainer = make(*args, **kwargs)
+
+        def data(key):
+            out = trainer.data(key)
+            train = out["train"]
+            out["train"] = train.replace(demand=train.demand.at[0, 0].set(jnp.nan))
+            return out
+
+        return trainer._replace(data=data)
+
+    return make_train_
+
+
+def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    config = {**SMALL, "policy": {"name": "vanilla", "hidden": [8]},
+              "trainer": {**SMALL["trainer"], "learning_rate": 1e-3}}
+    runner.fit(config, tmp_path, progress=False, stop_after_epochs=5)
+    problem, policy, train_config = invjax.train.run_config.build(config)
+    trainer = make_train(problem, policy, train_config)
+    like = jax.vmap(trainer.init)(runner.seed_keys(runner.run_config.validate(config))[1])
+    good = runner.load_checkpoint(tmp_path / "checkpoints" / "last", like)
+
+    monkeypatch.setattr(runner, "make_train", _poisoned(make_train))
+    with pytest.raises(runner.TrainingDiverged) as info:
+        runner.fit(config, tmp_path, progress=False, resume=True)
+    message = str(info.value)
+    for words in ("diverged", "epochs 6..10", "learning_rate", str(tmp_path / "checkpoints")):
+        assert words in message, message
+    kept = runner.load_checkpoint(tmp_path / "checkpoints" / "last", like)
+    assert int(kept.epoch[0]) == 5
+    for a, b in zip(jax.tree.leaves(good.params), jax.tree.leaves(kept.params)):
+        np.testing.assert_array_equal(a, b)
+        assert np.isfinite(b).all()
+
+
+def test_a_nan_step_leaves_the_parameters_untouched():
+    problem = invjax.settings.make("one_store_lost")
+    policy = invjax.policies.make("vanilla", problem, hidden=[8])
+    config = TrainConfig(batch_size=64, epochs=1, eval_every=1, train=(256, 10, 2),
+                         dev=(64, 10, 2))
+    trainer = make_train(problem, policy, config)
+    k_data, k_init = jax.random.split(jax.random.key(0))
+    data = trainer.data(k_data)
+    data["train"] = data["train"].replace(demand=data["train"].demand.at[:, 3].set(jnp.inf))
+    state = trainer.init(k_init)
+    after, metrics = trainer.run(state, data, 1)
+    assert bool(after.nan) and bool(after.stopped) and np.isnan(float(metrics.dev_cost))
+    for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(after.params)):
+        np.testing.assert_array_equal(a, b)

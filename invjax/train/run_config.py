@@ -82,6 +82,14 @@ def validate(config: dict) -> dict:
     if "setting" not in config:
         raise ValueError(f"config: missing 'setting'; allowed: {settings.names()}")
     config = {"problem": {}, "policy": {}, "trainer": {}, "seed": 0, "n_seeds": 1, **config}
+    for key, low in (("seed", 0), ("n_seeds", 1)):
+        value = config[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{key}: expected an integer >= {low}, got {value!r}")
+    for section in ("problem", "policy", "trainer"):
+        if not isinstance(config[section], dict):
+            raise ValueError(f"{section}: expected a mapping of keys to values, "
+                             f"got {config[section]!r}")
     unknown = set(config["trainer"]) - set(TRAINER_KEYS)
     if unknown:
         raise ValueError(

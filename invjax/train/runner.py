@@ -78,6 +78,25 @@ def test_cost(problem, trainer, params, config, key) -> float:
     return total / n
 
 
+def seed_keys(config: dict) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(data, init, test) keys, one row per seed: seeds are seed, seed+1, ...
+
+    Every seed is tested on the same scenarios (those of the first seed's test key), so
+    their test costs compare with common random numbers.
+    """
+    first = int(config["seed"])
+    seeds = jnp.arange(first, first + int(config["n_seeds"]))
+    data, init, _ = jax.vmap(lambda s: tuple(jax.random.split(jax.random.key(s), 3)))(seeds)
+    _, _, test = jax.random.split(jax.random.key(first), 3)
+    return data, init, test
+
+
+def best_params(state: TrainState, seed: int):
+    """Parameters of one seed: the best by dev cost, or the last if never evaluated."""
+    chosen = state.best_params if np.isfinite(float(state.best_dev[seed])) else state.params
+    return jax.tree.map(lambda x: x[seed], chosen)
+
+
 def _optimum(problem):
     """The optimum or bound where one is known, else None."""
     try:
@@ -107,9 +126,15 @@ def plot_learning_curve(out: pathlib.Path, rows: list[dict], optimum=None) -> No
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    epochs = [r["epoch"] for r in rows]
-    ax.plot(epochs, [r["train_loss"] for r in rows], label="train (all periods)")
-    ax.plot(epochs, [r["dev_cost"] for r in rows], "o-", label="dev (after warm-up)")
+    seeds = sorted({r["seed"] for r in rows})
+    for i, seed in enumerate(seeds):
+        mine = [r for r in rows if r["seed"] == seed]
+        epochs = [r["epoch"] for r in mine]
+        label = f" seed {seed}" if len(seeds) > 1 else ""
+        ax.plot(epochs, [r["train_loss"] for r in mine], color=f"C{i}", alpha=0.5,
+                label=f"train (all periods){label}")
+        ax.plot(epochs, [r["dev_cost"] for r in mine], "o-", color=f"C{i}", ms=3,
+                label=f"dev (after warm-up){label}")
     if optimum is not None:
         ax.axhline(optimum, color="k", ls="--", lw=1, label=f"optimum {optimum:.3f}")
     ax.set_xlabel("epoch")
@@ -117,16 +142,26 @@ def plot_learning_curve(out: pathlib.Path, rows: list[dict], optimum=None) -> No
     costs = [r["dev_cost"] for r in rows if np.isfinite(r["dev_cost"])]
     if costs:
         low = min(costs + ([optimum] if optimum else []))
-        ax.set_ylim(low * 0.97, np.percentile(costs, 90) * 1.1)
-    ax.legend()
+        ax.set_ylim(low * 0.97 if low > 0 else low * 1.03, np.percentile(costs, 90) * 1.1)
+    ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out / "learning_curve.png", dpi=110)
     plt.close(fig)
 
 
+def _diverged_message(seeds, first: int, last: int, out) -> str:
+    where = f" in {out / 'checkpoints' / 'last'}" if out else ""
+    return (f"training diverged: NaN/inf loss or gradient for seed(s) {seeds} in epochs "
+            f"{first}..{last}; the last good checkpoint is kept{where}; try a smaller "
+            "trainer.learning_rate or set trainer.clip_norm")
+
+
 def fit(config: dict, out=None, *, resume: bool = False, progress: bool = True,
         stop_after_epochs: int | None = None) -> dict[str, Any]:
     """Trains by HDPO as `config` says, writing the run directory `out`.
+
+    `n_seeds` seeds (seed, seed+1, ...) train as one vmapped program; the summary reports
+    each seed and takes the seed with the best dev cost as the result.
 
     Args:
       config: a run configuration (see `run_config`).
@@ -137,6 +172,9 @@ def fit(config: dict, out=None, *, resume: bool = False, progress: bool = True,
 
     Returns:
       The summary (also written to `out/summary.json`).
+
+    Raises:
+      TrainingDiverged: every seed met a NaN or infinite loss or gradient.
     """
     from tqdm.auto import tqdm
 
@@ -144,10 +182,10 @@ def fit(config: dict, out=None, *, resume: bool = False, progress: bool = True,
     problem, policy, train_config = run_config.build(config)
     trainer = make_train(problem, policy, train_config)
     out = pathlib.Path(out) if out else None
-    key = jax.random.key(int(config["seed"]))
-    k_data, k_init, k_test = jax.random.split(key, 3)
-    data = jax.jit(trainer.data)(k_data)
-    state = jax.jit(trainer.init)(k_init)
+    first_seed = int(config["seed"])
+    k_data, k_init, k_test = seed_keys(config)
+    data = jax.jit(jax.vmap(trainer.data))(k_data)
+    state = jax.jit(jax.vmap(trainer.init))(k_init)
     rows: list[dict] = []
     if out:
         out.mkdir(parents=True, exist_ok=True)
@@ -161,62 +199,81 @@ def fit(config: dict, out=None, *, resume: bool = False, progress: bool = True,
     elif resume:
         raise ValueError("resume: needs a run directory (out)")
 
+    runs = {}  # one compiled vmapped program per chunk length
+
+    def run(state, chunk):
+        if chunk not in runs:
+            runs[chunk] = jax.jit(jax.vmap(lambda s, d: trainer.run(s, d, chunk)))
+        return runs[chunk](state, data)
+
     epochs, every = train_config.epochs, train_config.eval_every
+    epoch = lambda s: int(s.epoch.min())  # noqa: E731 (seeds move in lockstep)
     start = time.perf_counter() - (rows[-1]["seconds"] if rows else 0.0)
-    bar = tqdm(total=epochs, initial=int(state.epoch), disable=not progress,
+    bar = tqdm(total=epochs, initial=epoch(state), disable=not progress,
                desc=f"{problem.structure.name}/{config['policy'].get('name', 'default')}")
-    while int(state.epoch) < epochs and not bool(state.stopped):
-        if stop_after_epochs is not None and int(state.epoch) >= stop_after_epochs:
+    diverged: list[int] = []
+    while epoch(state) < epochs and not bool(state.stopped.all()):
+        if stop_after_epochs is not None and epoch(state) >= stop_after_epochs:
             break
-        chunk = min(every - int(state.epoch) % every, epochs - int(state.epoch))
-        before = int(state.epoch)
-        previous_best = float(state.best_dev)
-        new_state, metrics = trainer.run(state, data, chunk)
-        if bool(new_state.nan):
-            bar.close()
-            message = (
-                f"training diverged: NaN/inf loss or gradient in epochs {before + 1}.."
-                f"{before + chunk}; the last good checkpoint is kept"
-                + (f" in {out / 'checkpoints' / 'last'}" if out else "")
-                + "; try a smaller trainer.learning_rate or trainer.clip_norm"
-            )
-            raise TrainingDiverged(message)
+        before = epoch(state)
+        chunk = min(every - before % every, epochs - before)
+        previous_best = np.asarray(state.best_dev)
+        new_state, metrics = run(state, chunk)
+        nan = np.asarray(new_state.nan) & ~np.asarray(state.nan)
+        if nan.any():
+            diverged += [first_seed + int(i) for i in np.flatnonzero(nan)]
+            if bool(np.asarray(new_state.nan).all()):
+                bar.close()
+                raise TrainingDiverged(_diverged_message(diverged, before + 1, before + chunk, out))
         state = new_state
-        rows.append({
-            "epoch": int(state.epoch),
-            "train_loss": float(metrics.train_loss[-1]),
-            "dev_cost": float(metrics.dev_cost),
-            "best_dev": float(metrics.best_dev),
-            "seconds": time.perf_counter() - start,
-        })
-        bar.update(int(state.epoch) - before)
-        bar.set_postfix(train=f"{rows[-1]['train_loss']:.4f}", best_dev=f"{rows[-1]['best_dev']:.4f}")
+        seconds = time.perf_counter() - start
+        for i in range(len(previous_best)):
+            rows.append({
+                "seed": first_seed + i,
+                "epoch": epoch(state),
+                "train_loss": float(metrics.train_loss[i, -1]),
+                "dev_cost": float(metrics.dev_cost[i]),
+                "best_dev": float(metrics.best_dev[i]),
+                "seconds": seconds,
+            })
+        bar.update(epoch(state) - before)
+        bar.set_postfix(train=f"{float(np.nanmean(metrics.train_loss[:, -1])):.4f}",
+                        best_dev=f"{float(np.min(state.best_dev)):.4f}")
         if out:
             save_checkpoint(out / "checkpoints" / "last", state)
-            if float(state.best_dev) < previous_best:
+            if (np.asarray(state.best_dev) < previous_best).any():
                 save_checkpoint(out / "checkpoints" / "best", state)
             _write_metrics(out, rows)
     bar.close()
-    if int(state.epoch) < epochs and not bool(state.stopped):
-        return {"interrupted_at_epoch": int(state.epoch)}
+    if epoch(state) < epochs and not bool(state.stopped.all()):
+        return {"interrupted_at_epoch": epoch(state)}
 
-    params = state.best_params if np.isfinite(float(state.best_dev)) else state.params
-    cost = test_cost(problem, trainer, params, train_config, k_test)
     optimum = _optimum(problem)
+    gap = lambda cost: None if optimum is None else 100.0 * (cost / optimum - 1.0)  # noqa: E731
+    per_seed = []
+    for i in range(len(state.best_dev)):
+        cost = test_cost(problem, trainer, best_params(state, i), train_config, k_test)
+        per_seed.append({"seed": first_seed + i, "test_cost": cost, "gap_pct": gap(cost),
+                         "best_dev": float(state.best_dev[i]),
+                         "diverged": bool(state.nan[i])})
+    chosen = int(np.argmin(np.where(np.isfinite(state.best_dev), state.best_dev, np.inf)))
+    done = int(state.epoch[chosen])
     summary = {
         "setting": problem.structure.name,
         "policy": config["policy"].get("name"),
-        "test_cost": cost,
+        "test_cost": per_seed[chosen]["test_cost"],
         "optimum": optimum,
         "optimum_is_bound": problem.structure.name == "transshipment",
-        "gap_pct": None if optimum is None else 100.0 * (cost / optimum - 1.0),
-        "best_dev": float(state.best_dev),
-        "epochs": int(state.epoch),
-        "steps": int(state.epoch) * train_config.steps_per_epoch,
-        "early_stopped": int(state.epoch) < epochs,
-        "n_params": int(sum(np.size(x) for x in jax.tree.leaves(params))),
+        "gap_pct": per_seed[chosen]["gap_pct"],
+        "best_dev": float(state.best_dev[chosen]),
+        "seed": first_seed + chosen,
+        "epochs": done,
+        "steps": done * train_config.steps_per_epoch,
+        "early_stopped": done < epochs,
+        "n_params": int(sum(np.size(x) for x in jax.tree.leaves(best_params(state, chosen)))),
         "wall_seconds": time.perf_counter() - start,
         "device": _device(),
+        "seeds": per_seed,
     }
     if out:
         with open(out / "summary.json", "w") as f:
@@ -227,21 +284,22 @@ def fit(config: dict, out=None, *, resume: bool = False, progress: bool = True,
 
 
 def evaluate_run(run_dir) -> dict[str, Any]:
-    """Re-evaluates the best checkpoint of a run on fresh test scenarios."""
+    """Re-evaluates a run's best seed, from its best checkpoint, on fresh test scenarios."""
     run_dir = pathlib.Path(run_dir)
     if not (run_dir / "config.yaml").exists():
         raise ValueError(f"run directory: {run_dir} has no config.yaml")
-    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    config = run_config.validate(yaml.safe_load((run_dir / "config.yaml").read_text()))
     problem, policy, train_config = run_config.build(config)
     trainer = make_train(problem, policy, train_config)
-    key = jax.random.key(int(config.get("seed", 0)))
-    like = trainer.init(jax.random.split(key, 3)[1])
+    _, k_init, k_test = seed_keys(config)
+    like = jax.vmap(trainer.init)(k_init)
     checkpoint = run_dir / "checkpoints" / "best"
     if not checkpoint.exists():
         checkpoint = run_dir / "checkpoints" / "last"
     state = load_checkpoint(checkpoint, like)
-    params = state.best_params if np.isfinite(float(state.best_dev)) else state.params
-    cost = test_cost(problem, trainer, params, train_config, jax.random.fold_in(key, 99))
+    chosen = int(np.argmin(np.where(np.isfinite(state.best_dev), state.best_dev, np.inf)))
+    params = best_params(state, chosen)
+    cost = test_cost(problem, trainer, params, train_config, jax.random.fold_in(k_test, 99))
     optimum = _optimum(problem)
-    return {"test_cost": cost, "optimum": optimum,
+    return {"seed": int(config["seed"]) + chosen, "test_cost": cost, "optimum": optimum,
             "gap_pct": None if optimum is None else 100 * (cost / optimum - 1)}
