@@ -1,0 +1,230 @@
+"""The paper's grids (SPEC §3) trained by HDPO, each cell's gap to `invjax.optimal`.
+
+    python -m benchmarks.paper_tables [--quick] [--only SETTING,...] [--epochs N]
+                                      [--estimators hdpo,reinforce] [--out DIR]
+
+Cells of one structure (e.g. the four underage costs of one lead time) train as one
+vmapped program (`invjax.train.grid`). Writes `paper_tables.json` (one record per cell:
+setting, lead_time, underage_cost, n_stores, n_train_scenarios, policy, estimator,
+test_cost, optimum, gap_pct, steps, seconds, device) and `paper_tables.md`.
+`--quick` shrinks the grids and every size so the suite runs in minutes on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import json
+import pathlib
+import time
+
+import jax
+import numpy as np
+
+from invjax import optimal, settings
+from invjax.train import run_config
+from invjax.train.grid import make_grid_train
+from invjax.train.hdpo import ESTIMATORS
+
+RESULTS = pathlib.Path(__file__).parent / "results"
+SETTINGS = ("one_store_backlogged", "one_store_lost", "serial", "transshipment",
+            "one_warehouse")
+ONE_STORE = ("one_store_backlogged", "one_store_lost")
+QUICK_GRID = {
+    "one_store_backlogged": {"lead_time": [1, 4], "underage_cost": [4.0, 9.0, 19.0, 39.0]},
+    "one_store_lost": {"lead_time": [1, 2], "underage_cost": [4.0, 9.0, 19.0, 39.0]},
+    "serial": {"lead_time": [1], "underage_cost": [4.0, 39.0]},
+    "transshipment": {"n_stores": [3], "lead_time": [2], "underage_cost": [4.0, 9.0],
+                      "correlation": [0.5]},
+    "one_warehouse": {"n_stores": [3], "n_train_scenarios": [16, 256]},
+}
+ONE_WAREHOUSE_TRAIN = [16, 256, 8192]
+QUICK_TRAINER = {"epochs": 10, "eval_every": 5, "batch_size": 128, "patience": None,
+                 "train": [1024, 30, 10], "dev": [512, 60, 20], "test": [1024, 300, 100]}
+QUICK_MIN_LEARNING_RATE = 3e-3  # the small quick nets need larger steps than the paper's
+QUICK_POLICY = {"hidden": [16, 16]}
+QUICK_SYMMETRY_AWARE = {"context_size": 16, "context_hidden": [32], "store_hidden": [16],
+                        "warehouse_hidden": [8]}
+
+
+def _device() -> str:
+    d = jax.devices()[0]
+    return f"{d.platform}:{getattr(d, 'device_kind', '')}".rstrip(":")
+
+
+def _grid(setting: str, quick: bool) -> dict:
+    if quick:
+        return QUICK_GRID[setting]
+    grid = dict(settings.config(setting)["grid"])
+    if setting == "one_warehouse":
+        grid["n_train_scenarios"] = ONE_WAREHOUSE_TRAIN
+    return grid
+
+
+def _base_config(setting: str, policy: str, quick: bool, epochs) -> dict:
+    config = run_config.validate(run_config.for_setting(setting, policy))
+    if quick:
+        lr = max(float(config["trainer"].get("learning_rate", 0.0)), QUICK_MIN_LEARNING_RATE)
+        config["trainer"] = {**config["trainer"], **QUICK_TRAINER, "learning_rate": lr}
+        small = QUICK_SYMMETRY_AWARE if policy.startswith("symmetry") else QUICK_POLICY
+        config["policy"] = {**config["policy"], **small}
+    if epochs:
+        config["trainer"] = {**config["trainer"], "epochs": int(epochs)}
+    return config
+
+
+def _groups(setting: str, grid: dict):
+    """Cells as (shared overrides, [per-cell overrides]); cells differ only in params."""
+    keys = [k for k in grid if k not in ("underage_cost", "n_train_scenarios")]
+    inner = grid.get("underage_cost", [None])
+    for values in itertools.product(*(grid[k] for k in keys)):
+        shared = dict(zip(keys, values))
+        cells = [{"underage_cost": p} if p is not None else {} for p in inner]
+        for n_train in grid.get("n_train_scenarios", [None]):
+            yield shared, cells, n_train
+
+
+def _optimum(problem):
+    try:
+        return optimal.cost(problem)
+    except ValueError:
+        return None
+
+
+def run_group(setting, policy, estimator, shared, cells, n_train, quick, epochs, key):
+    """Trains one same-structure group of cells in one program; returns their records."""
+    config = _base_config(setting, policy, quick, epochs)
+    config["problem"] = {**config["problem"], **shared}
+    trainer_options = dict(config["trainer"])
+    if n_train is not None:
+        train = list(trainer_options.get("train") or settings.config(setting)["data"]["train"])
+        trainer_options["train"] = [n_train, *train[1:]]
+        trainer_options["batch_size"] = min(int(trainer_options["batch_size"]), n_train)
+    config["trainer"] = trainer_options
+    problems, train_config = [], None
+    for cell in cells:
+        cell_config = {**config, "problem": {**config["problem"], **cell}}
+        problem, net, train_config = run_config.build(cell_config)
+        problems.append(problem)
+    train_config = dataclasses.replace(train_config, estimator=estimator)
+    start = time.perf_counter()
+    grid = make_grid_train(problems, net, train_config)
+    k_train, k_test = jax.random.split(key)
+    state, _ = jax.jit(grid.train)(k_train)
+    finite = np.isfinite(np.asarray(state.best_dev))  # cells evaluated at least once
+    params = jax.tree.map(
+        lambda best, last: np.where(finite.reshape((-1,) + (1,) * (best.ndim - 1)), best, last),
+        state.best_params, state.params)
+    costs = np.asarray(grid.test_cost(params, k_test))
+    seconds = (time.perf_counter() - start) / len(cells)
+    records = []
+    for i, (problem, cell) in enumerate(zip(problems, cells)):
+        optimum = _optimum(problem)
+        p = problem.params
+        records.append({
+            "setting": setting,
+            "lead_time": int(np.asarray(p.lead_time).max()),
+            "underage_cost": float(np.asarray(p.underage_cost).mean()),
+            "n_stores": problem.structure.n_stores,
+            **({"correlation": shared["correlation"]} if "correlation" in shared else {}),
+            "n_train_scenarios": train_config.train.n,
+            "policy": policy,
+            "estimator": estimator,
+            "test_cost": float(costs[i]),
+            "optimum": optimum,
+            "optimum_is_bound": setting == "transshipment",
+            "gap_pct": None if optimum is None else 100.0 * (float(costs[i]) / optimum - 1.0),
+            "steps": int(np.asarray(state.epoch)[i]) * train_config.steps_per_epoch,
+            "seconds": seconds,
+            "cells_in_program": len(cells),
+            "device": _device(),
+        })
+    return records
+
+
+def _policies(setting: str) -> list[str]:
+    if setting == "one_warehouse":
+        return ["symmetry_aware", "vanilla"]
+    return ["vanilla"]
+
+
+def run(only=SETTINGS, quick=False, epochs=None, estimators=("hdpo",), seed=0, log=print):
+    records = []
+    key = jax.random.key(seed)
+    for setting in only:
+        for policy in _policies(setting):
+            for estimator in estimators:
+                if estimator != "hdpo" and setting not in ONE_STORE:
+                    continue  # the score-function baseline runs on the one-store grids
+                for shared, cells, n_train in _groups(setting, _grid(setting, quick)):
+                    key, k_group = jax.random.split(key)
+                    group = run_group(setting, policy, estimator, shared, cells, n_train,
+                                      quick, epochs, k_group)
+                    for r in group:
+                        gap = "" if r["gap_pct"] is None else f" gap {r['gap_pct']:+.2f}%"
+                        log(f"{setting} {policy} {estimator} {shared} p={r['underage_cost']:g}"
+                            f" n_train={r['n_train_scenarios']}: {r['test_cost']:.4f}{gap}"
+                            f" ({r['steps']} steps, {r['seconds']:.1f} s)")
+                    records += group
+    return records
+
+
+def markdown(records: list[dict]) -> str:
+    lines = []
+    for setting in SETTINGS:
+        rows = [r for r in records if r["setting"] == setting]
+        if not rows:
+            continue
+        lines += [f"### {setting}", "",
+                  "| policy | estimator | n | L | p | rho | train | test cost | optimum | gap % "
+                  "| steps | s/cell |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for r in rows:
+            opt = "" if r["optimum"] is None else f"{r['optimum']:.4f}" + (
+                " (bound)" if r["optimum_is_bound"] else "")
+            gap = "" if r["gap_pct"] is None else f"{r['gap_pct']:+.2f}"
+            lines.append(
+                f"| {r['policy']} | {r['estimator']} | {r['n_stores']} | {r['lead_time']} | "
+                f"{r['underage_cost']:g} | {r.get('correlation', '')} | "
+                f"{r['n_train_scenarios']} | {r['test_cost']:.4f} | {opt} | {gap} | "
+                f"{r['steps']} | {r['seconds']:.1f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small grids and sizes")
+    parser.add_argument("--only", default=",".join(SETTINGS), help="comma-separated settings")
+    parser.add_argument("--epochs", type=int, help="override every cell's epoch budget")
+    parser.add_argument("--estimators", default="hdpo",
+                        help=f"comma-separated, from {list(ESTIMATORS)}")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--name", default="paper_tables", help="output file stem")
+    args = parser.parse_args(argv)
+    only = [s for s in args.only.split(",") if s]
+    for s in only:
+        if s not in SETTINGS:
+            parser.error(f"--only: unknown setting {s!r}; allowed: {list(SETTINGS)}")
+    estimators = [e for e in args.estimators.split(",") if e]
+    for e in estimators:
+        if e not in ESTIMATORS:
+            parser.error(f"--estimators: unknown {e!r}; allowed: {list(ESTIMATORS)}")
+    records = run(only, args.quick, args.epochs, estimators, args.seed)
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    meta = {"quick": args.quick, "epochs_override": args.epochs, "device": _device(),
+            "jax": jax.__version__}
+    (out / f"{args.name}.json").write_text(json.dumps({"meta": meta, "cells": records}, indent=1))
+    header = (f"# Paper tables{' (quick)' if args.quick else ''}\n\n"
+              f"Device: {meta['device']}; jax {jax.__version__}; "
+              f"epochs override: {args.epochs}. Seconds are per cell (a program's time "
+              "divided by the cells it trains).\n\n")
+    (out / f"{args.name}.md").write_text(header + markdown(records))
+    print(f"wrote {out / args.name}.json and .md ({len(records)} cells)")
+
+
+if __name__ == "__main__":
+    main()

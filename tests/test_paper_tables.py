@@ -1,0 +1,67 @@
+"""`benchmarks/paper_tables.py --quick` writes one complete record per cell, and grid
+cells trained in one vmapped program equal cells trained alone."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+import invjax
+from benchmarks import paper_tables
+from invjax.train import TrainConfig, make_train
+from invjax.train.grid import make_grid_train, stack
+
+FIELDS = ("setting", "lead_time", "underage_cost", "n_stores", "n_train_scenarios", "policy",
+          "estimator", "test_cost", "optimum", "gap_pct", "steps", "seconds", "device")
+
+
+def test_quick_tables_have_every_field(tmp_path):
+    paper_tables.main(["--quick", "--only", "one_store_lost", "--out", str(tmp_path)])
+    cells = json.loads((tmp_path / "paper_tables.json").read_text())["cells"]
+    grid = paper_tables.QUICK_GRID["one_store_lost"]
+    assert len(cells) == len(grid["lead_time"]) * len(grid["underage_cost"])
+    for cell in cells:
+        for field in FIELDS:
+            assert cell[field] is not None, field
+        assert cell["steps"] > 0 and cell["seconds"] > 0 and np.isfinite(cell["gap_pct"])
+        expected = invjax.optimal.cost(invjax.settings.make(
+            "one_store_lost", lead_time=cell["lead_time"], underage_cost=cell["underage_cost"]))
+        assert cell["optimum"] == pytest.approx(expected)
+    table = (tmp_path / "paper_tables.md").read_text()
+    assert table.count("| vanilla | hdpo |") == len(cells)
+
+
+def test_one_warehouse_cell_records_its_training_size():
+    records = paper_tables.run_group("one_warehouse", "symmetry_aware", "hdpo", {"n_stores": 3},
+                                     [{}], 16, True, 2, jax.random.key(0))
+    (record,) = records
+    assert record["n_train_scenarios"] == 16 and record["optimum"] is None
+    assert np.isfinite(record["test_cost"]) and record["steps"] == 2
+
+
+def test_grid_cells_equal_cells_trained_alone():
+    problems = [invjax.settings.make("one_store_backlogged", lead_time=2, underage_cost=p)
+                for p in (4.0, 19.0)]
+    policy = invjax.policies.base_stock(problems[0])
+    config = TrainConfig(learning_rate=0.5, batch_size=128, epochs=4, eval_every=2,
+                         train=(256, 20, 5), dev=(256, 30, 10), test=(256, 50, 10))
+    key = jax.random.key(0)
+    k_train, k_test = jax.random.split(key)
+    grid = make_grid_train(problems, policy, config)
+    state, _ = jax.jit(grid.train)(k_train)
+    for i, problem in enumerate(problems):
+        alone, _ = jax.jit(make_train(problem, policy, config).train)(jax.random.clone(k_train))
+        for a, b in zip(jax.tree.leaves(alone.best_params), jax.tree.leaves(state.best_params)):
+            np.testing.assert_allclose(a, b[i], rtol=1e-5)
+    # The levels differ: the cells really are different problems.
+    levels = jax.tree.leaves(state.best_params)[0]
+    assert not np.allclose(levels[0], levels[1])
+    costs = grid.test_cost(state.best_params, k_test)
+    assert costs.shape == (2,) and np.all(np.isfinite(costs))
+
+
+def test_stack_rejects_different_structures():
+    with pytest.raises(ValueError, match="structure"):
+        stack([invjax.settings.make("one_store_lost", lead_time=1),
+               invjax.settings.make("one_store_lost", lead_time=4, inventory_periods=5)])
