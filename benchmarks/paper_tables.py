@@ -62,8 +62,9 @@ def _grid(setting: str, quick: bool) -> dict:
     return grid
 
 
-def _base_config(setting: str, policy: str, quick: bool, epochs) -> dict:
-    config = run_config.validate(run_config.for_setting(setting, policy))
+def _base_config(setting: str, policy: str, quick: bool, epochs, overrides=()) -> dict:
+    config = run_config.for_setting(setting, policy)
+    config = run_config.validate(run_config.apply_overrides(config, list(overrides)))
     if quick:
         lr = max(float(config["trainer"].get("learning_rate", 0.0)), QUICK_MIN_LEARNING_RATE)
         config["trainer"] = {**config["trainer"], **QUICK_TRAINER, "learning_rate": lr}
@@ -92,9 +93,10 @@ def _optimum(problem):
         return None
 
 
-def run_group(setting, policy, estimator, shared, cells, n_train, quick, epochs, key):
+def run_group(setting, policy, estimator, shared, cells, n_train, quick, epochs, key,
+              overrides=()):
     """Trains one same-structure group of cells in one program; returns their records."""
-    config = _base_config(setting, policy, quick, epochs)
+    config = _base_config(setting, policy, quick, epochs, overrides)
     config["problem"] = {**config["problem"], **shared}
     trainer_options = dict(config["trainer"])
     if n_train is not None:
@@ -149,7 +151,8 @@ def _policies(setting: str) -> list[str]:
     return ["vanilla"]
 
 
-def run(only=SETTINGS, quick=False, epochs=None, estimators=("hdpo",), seed=0, log=print):
+def run(only=SETTINGS, quick=False, epochs=None, estimators=("hdpo",), seed=0, log=print,
+        overrides=()):
     records = []
     key = jax.random.key(seed)
     for setting in only:
@@ -160,7 +163,7 @@ def run(only=SETTINGS, quick=False, epochs=None, estimators=("hdpo",), seed=0, l
                 for shared, cells, n_train in _groups(setting, _grid(setting, quick)):
                     key, k_group = jax.random.split(key)
                     group = run_group(setting, policy, estimator, shared, cells, n_train,
-                                      quick, epochs, k_group)
+                                      quick, epochs, k_group, overrides)
                     for r in group:
                         gap = "" if r["gap_pct"] is None else f" gap {r['gap_pct']:+.2f}%"
                         log(f"{setting} {policy} {estimator} {shared} p={r['underage_cost']:g}"
@@ -201,6 +204,8 @@ def main(argv=None) -> None:
     parser.add_argument("--estimators", default="hdpo",
                         help=f"comma-separated, from {list(ESTIMATORS)}")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override every cell's run config, e.g. trainer.schedule=cosine")
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--name", default="paper_tables", help="output file stem")
     args = parser.parse_args(argv)
@@ -212,15 +217,17 @@ def main(argv=None) -> None:
     for e in estimators:
         if e not in ESTIMATORS:
             parser.error(f"--estimators: unknown {e!r}; allowed: {list(ESTIMATORS)}")
-    records = run(only, args.quick, args.epochs, estimators, args.seed)
+    records = run(only, args.quick, args.epochs, estimators, args.seed, overrides=args.set)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    meta = {"quick": args.quick, "epochs_override": args.epochs, "device": _device(),
+    meta = {"quick": args.quick, "epochs_override": args.epochs, "overrides": args.set,
+            "device": _device(),
             "jax": jax.__version__}
     (out / f"{args.name}.json").write_text(json.dumps({"meta": meta, "cells": records}, indent=1))
     header = (f"# Paper tables{' (quick)' if args.quick else ''}\n\n"
               f"Device: {meta['device']}; jax {jax.__version__}; "
-              f"epochs override: {args.epochs}. Seconds are per cell (a program's time "
+              f"epochs override: {args.epochs}; overrides: {args.set or 'none'}. "
+              f"Seconds are per cell (a program's time "
               "divided by the cells it trains).\n\n")
     (out / f"{args.name}.md").write_text(header + markdown(records))
     print(f"wrote {out / args.name}.json and .md ({len(records)} cells)")

@@ -42,7 +42,8 @@ def _train(args) -> int:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         name = f"{config.get('setting')}-{config.get('policy', {}).get('name', 'default')}"
         out = pathlib.Path(args.out) if args.out else pathlib.Path("runs") / f"{name}-{stamp}"
-    summary = runner.fit(config, out, resume=bool(args.resume), progress=not args.quiet)
+    summary = runner.fit(config, out, resume=bool(args.resume), progress=not args.quiet,
+                         data_parallel=args.data_parallel)
     _print_summary(summary, out)
     return 0
 
@@ -93,6 +94,8 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--out", help="run directory (default runs/SETTING-POLICY-TIME)")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--data-parallel", action="store_true",
+                       help="split the scenarios over all devices (jax.sharding)")
     train.set_defaults(func=_train)
     evaluate = commands.add_parser("evaluate", help="test cost of a run's best parameters")
     evaluate.add_argument("run_dir")

@@ -1,4 +1,4 @@
-"""Training: HDPO (`make_train`) and the run driver behind the CLI (`fit`)."""
+"""Training: HDPO or REINFORCE (`make_train`) and the run driver behind the CLI (`fit`)."""
 
 from invjax.train.hdpo import (
     EpochMetrics,
@@ -9,3 +9,4 @@ from invjax.train.hdpo import (
     make_train,
     rounded,
 )
+from invjax.train.reinforce import BASELINES, perturbed_cost, reinforce_grad

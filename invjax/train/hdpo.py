@@ -5,6 +5,9 @@
 program, so `jax.vmap(trainer.train)(keys)` trains several seeds at once. The CLI
 drives the same pieces (`init`, `run`) in chunks to show progress and checkpoint.
 
+With `estimator="reinforce"` the same loop follows the score-function gradient of a
+perturbed policy instead (`invjax.train.reinforce`): same data, steps and periods.
+
 References: Alvo, Russo, Kanoria (2023), arXiv 2306.11246, Section 4 (HDPO); SPEC §5.
 """
 
@@ -24,8 +27,9 @@ from invjax.policies.policy import Policy
 from invjax.problem import Problem
 from invjax.rollout import hindsight_cost, simulate
 from invjax.scenarios import Horizon, Scenarios, sample
+from invjax.train import parallel, reinforce
 
-ESTIMATORS = ("hdpo",)
+ESTIMATORS = ("hdpo", "reinforce")
 SCHEDULES = ("constant", "cosine")
 
 
@@ -40,7 +44,12 @@ class TrainConfig:
     patience: Optional[int] = None  # evaluations without dev improvement before stopping
     clip_norm: Optional[float] = None  # optax.clip_by_global_norm
     schedule: str = "constant"  # "constant" | "cosine" (decay to 0 over all steps)
-    estimator: str = "hdpo"
+    estimator: str = "hdpo"  # "hdpo" | "reinforce"
+    # REINFORCE only (invjax.train.reinforce):
+    baseline: str = "batch_mean"  # "none" | "batch_mean" | "value"
+    noise_scale: float = 0.2  # order noise std / mean demand through the location
+    learn_noise: bool = False  # learn the noise scale by its score-function gradient
+    value_learning_rate: float = 1e-2  # Adam for the value baseline (and learned scale)
     train: Horizon = Horizon(32_768, 50, 30)
     dev: Horizon = Horizon(32_768, 100, 60)
     test: Horizon = Horizon(32_768, 5_000, 3_000)
@@ -54,6 +63,8 @@ class TrainConfig:
             "eval_every": self.eval_every >= 1,
             "patience": self.patience is None or self.patience >= 1,
             "clip_norm": self.clip_norm is None or self.clip_norm > 0,
+            "noise_scale": self.noise_scale > 0,
+            "value_learning_rate": self.value_learning_rate > 0,
         }
         for field, ok in checks.items():
             if not ok:
@@ -63,6 +74,10 @@ class TrainConfig:
         if self.estimator not in ESTIMATORS:
             raise ValueError(
                 f"trainer.estimator: {self.estimator!r}; allowed: {list(ESTIMATORS)}"
+            )
+        if self.baseline not in reinforce.BASELINES:
+            raise ValueError(
+                f"trainer.baseline: {self.baseline!r}; allowed: {list(reinforce.BASELINES)}"
             )
         for split in ("train", "dev", "test"):
             object.__setattr__(self, split, Horizon(*(int(x) for x in getattr(self, split))))
@@ -139,8 +154,16 @@ def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
     return optax.chain(*chain, optax.adam(lr))
 
 
-def make_train(problem: Problem, policy, config: TrainConfig = TrainConfig()) -> Trainer:
-    """Builds the pure functions of an HDPO run of `policy` on `problem`.
+def make_train(problem: Problem, policy, config: TrainConfig = TrainConfig(),
+               mesh=None) -> Trainer:
+    """Builds the pure functions of an HDPO (or REINFORCE) run of `policy` on `problem`.
+
+    Under `estimator="reinforce"`, `TrainState.opt_state` is the pair (policy optimizer
+    state, (aux params, aux optimizer state)), aux = {"log_scale"[, "value"]}; `params`
+    and `best_params` stay the deterministic policy's parameters.
+
+    With `mesh` (`parallel.data_mesh()`), scenarios and minibatches are split over its
+    devices: data parallelism, same loss and gradient.
 
     References: Alvo, Russo, Kanoria (2023), arXiv 2306.11246, Algorithm 1.
     """
@@ -150,20 +173,28 @@ def make_train(problem: Problem, policy, config: TrainConfig = TrainConfig()) ->
     if round_test is None:
         round_test = problem.structure.demand.distribution == "poisson"
     test_policy = rounded(policy) if round_test else policy
+    estimator = None
+    if config.estimator == "reinforce":
+        estimator = reinforce.make_estimator(problem, policy, config)
+    shard = parallel.batch_constraint(mesh, config)  # identity without a mesh
 
     def data(key):
         k_train, k_dev = jax.random.split(key)
-        return {
+        return shard({
             "train": sample(problem, k_train, *config.train),
             "dev": sample(problem, k_dev, *config.dev),
-        }
+        })
 
     def init(key):
-        k_params, k_shuffle = jax.random.split(key)
+        k_params, k_shuffle = jax.random.split(key)  # HDPO and REINFORCE: same init
         params = policy.init(k_params)
+        opt_state = optimizer.init(params)
+        if estimator is not None:  # (policy optimizer state, estimator's own state)
+            k_shuffle, k_extra = jax.random.split(k_shuffle)
+            opt_state = (opt_state, estimator.init(k_extra, params))
         return TrainState(
             params=params,
-            opt_state=optimizer.init(params),
+            opt_state=opt_state,
             best_params=params,
             best_dev=jnp.asarray(jnp.inf, jnp.float32),
             key=k_shuffle,
@@ -176,12 +207,22 @@ def make_train(problem: Problem, policy, config: TrainConfig = TrainConfig()) ->
     def loss(params, scenarios):
         return hindsight_cost(problem, policy, params, scenarios, 0)
 
-    def minibatch_step(train_data, carry, index):
+    def estimate(params, opt_state, scenarios, key):
+        """(loss, policy gradient, new estimator state or None)."""
+        if estimator is None:
+            return (*jax.value_and_grad(loss)(params, scenarios), None)
+        return estimator.step(params, opt_state[1], scenarios, jax.random.wrap_key_data(key))
+
+    def minibatch_step(train_data, carry, xs):
         params, opt_state, bad = carry
-        scenarios = jax.tree.map(lambda x: x[index], train_data)
-        value, grads = jax.value_and_grad(loss)(params, scenarios)
-        finite = jnp.isfinite(value) & _all_finite(grads)
-        updates, new_opt = optimizer.update(grads, opt_state, params)
+        index, key = xs
+        scenarios = shard(jax.tree.map(lambda x: x[index], train_data))
+        value, grads, extra = estimate(params, opt_state, scenarios, key)
+        finite = jnp.isfinite(value) & _all_finite((grads, extra))
+        policy_state = opt_state if estimator is None else opt_state[0]
+        updates, new_opt = optimizer.update(grads, policy_state, params)
+        if estimator is not None:
+            new_opt = (new_opt, extra)
         keep = finite & ~bad
         params = _select(keep, optax.apply_updates(params, updates), params)
         opt_state = _select(keep, new_opt, opt_state)
@@ -190,24 +231,35 @@ def make_train(problem: Problem, policy, config: TrainConfig = TrainConfig()) ->
     def evaluate_dev(params, dev):
         return simulate(problem, policy, params, dev, record=False).mean_cost
 
-    def one_epoch(state: TrainState, train_data):
-        key, k_perm = jax.random.split(state.key)
+    def epoch_or_skip(state: TrainState, train_data):
+        # The key is split outside `cond`: under `vmap` both branches run, and a key
+        # consumed in one branch only would count as reused.
+        if estimator is None:
+            key, k_perm = jax.random.split(state.key)
+            step_keys = None
+        else:
+            key, k_perm, k_noise = jax.random.split(state.key, 3)
+            # Raw key data into `cond`: the same vmap caveat holds for keys used inside.
+            step_keys = jax.random.key_data(jax.random.split(k_noise, steps))
         order = jax.random.permutation(k_perm, config.train.n)[: steps * batch]
-        (params, opt_state, bad), losses = jax.lax.scan(
-            functools.partial(minibatch_step, train_data),
-            (state.params, state.opt_state, state.nan),
-            order.reshape(steps, batch),
+
+        def one_epoch(carry):
+            (params, opt_state, bad), losses = jax.lax.scan(
+                functools.partial(minibatch_step, train_data), carry,
+                (order.reshape(steps, batch), step_keys),
+            )
+            return (params, opt_state, bad), losses.mean()
+
+        skip = lambda carry: (carry, jnp.float32(jnp.nan))  # noqa: E731
+        (params, opt_state, bad), loss = jax.lax.cond(
+            state.stopped, skip, one_epoch, (state.params, state.opt_state, state.nan)
         )
         new = state.replace(
-            params=params, opt_state=opt_state, key=key, epoch=state.epoch + 1,
+            params=params, opt_state=opt_state, key=key,
+            epoch=state.epoch + (~state.stopped).astype(jnp.int32),
             stopped=state.stopped | bad, nan=bad,
         )
-        return new, losses.mean()
-
-    def epoch_or_skip(state, train_data):
-        return jax.lax.cond(
-            state.stopped, lambda s, _: (s, jnp.float32(jnp.nan)), one_epoch, state, train_data
-        )
+        return new, loss
 
     def run(state: TrainState, data_: dict, epochs: int):
         """`epochs` epochs (skipped once stopped), then one dev evaluation."""

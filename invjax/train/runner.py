@@ -23,7 +23,7 @@ import yaml
 
 from invjax import optimal
 from invjax.scenarios import sample
-from invjax.train import run_config
+from invjax.train import parallel, run_config
 from invjax.train.hdpo import TrainState, make_train
 
 TEST_CHUNK = 8192  # scenarios simulated at once in the test evaluation
@@ -65,7 +65,7 @@ def load_checkpoint(path: pathlib.Path, like: TrainState) -> TrainState:
     return _from_disk(jax.tree.unflatten(jax.tree.structure(target), leaves))
 
 
-def test_cost(problem, trainer, params, config, key) -> float:
+def test_cost(problem, trainer, params, config, key, mesh=None) -> float:
     """Test cost after warm-up, simulated in chunks of at most TEST_CHUNK scenarios."""
     n, periods, ignore = config.test
     chunk = min(n, TEST_CHUNK)
@@ -73,6 +73,8 @@ def test_cost(problem, trainer, params, config, key) -> float:
     for i in range(math.ceil(n / chunk)):
         size = min(chunk, n - done)
         scenarios = sample(problem, jax.random.fold_in(key, i), size, periods, ignore)
+        if mesh is not None and size % mesh.size == 0:
+            scenarios = parallel.shard_scenarios(scenarios, mesh)
         total += float(trainer.evaluate(params, scenarios)) * size
         done += size
     return total / n
@@ -157,7 +159,7 @@ def _diverged_message(seeds, first: int, last: int, out) -> str:
 
 
 def fit(config: dict, out=None, *, resume: bool = False, progress: bool = True,
-        stop_after_epochs: int | None = None) -> dict[str, Any]:
+        stop_after_epochs: int | None = None, data_parallel: bool = False) -> dict[str, Any]:
     """Trains by HDPO as `config` says, writing the run directory `out`.
 
     `n_seeds` seeds (seed, seed+1, ...) train as one vmapped program; the summary reports
@@ -169,6 +171,8 @@ def fit(config: dict, out=None, *, resume: bool = False, progress: bool = True,
       resume: continue from `out/checkpoints/last`.
       progress: show a tqdm bar.
       stop_after_epochs: stop (as if interrupted) once this many epochs are done.
+      data_parallel: split each seed's scenarios over all devices (`parallel`); batch
+        and data sizes must be multiples of the device count.
 
     Returns:
       The summary (also written to `out/summary.json`).
@@ -180,7 +184,8 @@ def fit(config: dict, out=None, *, resume: bool = False, progress: bool = True,
 
     config = run_config.validate(config)
     problem, policy, train_config = run_config.build(config)
-    trainer = make_train(problem, policy, train_config)
+    mesh = parallel.data_mesh() if data_parallel else None
+    trainer = make_train(problem, policy, train_config, mesh=mesh)
     out = pathlib.Path(out) if out else None
     first_seed = int(config["seed"])
     k_data, k_init, k_test = seed_keys(config)
@@ -198,6 +203,8 @@ def fit(config: dict, out=None, *, resume: bool = False, progress: bool = True,
             yaml.safe_dump(config, f, sort_keys=False)
     elif resume:
         raise ValueError("resume: needs a run directory (out)")
+    if mesh is not None:
+        state = parallel.replicate(state, mesh)
 
     runs = {}  # one compiled vmapped program per chunk length
 
@@ -252,7 +259,7 @@ def fit(config: dict, out=None, *, resume: bool = False, progress: bool = True,
     gap = lambda cost: None if optimum is None else 100.0 * (cost / optimum - 1.0)  # noqa: E731
     per_seed = []
     for i in range(len(state.best_dev)):
-        cost = test_cost(problem, trainer, best_params(state, i), train_config, k_test)
+        cost = test_cost(problem, trainer, best_params(state, i), train_config, k_test, mesh)
         per_seed.append({"seed": first_seed + i, "test_cost": cost, "gap_pct": gap(cost),
                          "best_dev": float(state.best_dev[i]),
                          "diverged": bool(state.nan[i])})
