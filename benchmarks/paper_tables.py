@@ -21,6 +21,7 @@ import time
 
 import jax
 import numpy as np
+import yaml
 
 from invjax import optimal, settings
 from invjax.train import run_config
@@ -53,13 +54,31 @@ def _device() -> str:
     return f"{d.platform}:{getattr(d, 'device_kind', '')}".rstrip(":")
 
 
-def _grid(setting: str, quick: bool) -> dict:
+def _grid(setting: str, quick: bool, restrict=None) -> dict:
+    """The setting's grid (SPEC §3, or the quick one), with the axes in `restrict`
+    ({axis: [values]}) replaced; an axis the grid lacks is an error naming the axes."""
     if quick:
-        return QUICK_GRID[setting]
-    grid = dict(settings.config(setting)["grid"])
-    if setting == "one_warehouse":
-        grid["n_train_scenarios"] = ONE_WAREHOUSE_TRAIN
+        grid = dict(QUICK_GRID[setting])
+    else:
+        grid = dict(settings.config(setting)["grid"])
+        if setting == "one_warehouse":
+            grid["n_train_scenarios"] = ONE_WAREHOUSE_TRAIN
+    for axis, values in (restrict or {}).items():
+        if axis not in grid:
+            raise ValueError(f"--grid: {setting} has no axis {axis!r}; allowed: {list(grid)}")
+        grid[axis] = values
     return grid
+
+
+def parse_grid(items) -> dict:
+    """["n_stores=5,50", ...] -> {"n_stores": [5, 50]} (numbers parsed as YAML)."""
+    restrict = {}
+    for item in items:
+        axis, sep, values = item.partition("=")
+        if not sep or not values:
+            raise ValueError(f"--grid: {item!r}; expected AXIS=V1,V2,...")
+        restrict[axis.strip()] = [yaml.safe_load(v) for v in values.split(",")]
+    return restrict
 
 
 def _base_config(setting: str, policy: str, quick: bool, epochs, overrides=()) -> dict:
@@ -94,8 +113,12 @@ def _optimum(problem):
 
 
 def run_group(setting, policy, estimator, shared, cells, n_train, quick, epochs, key,
-              overrides=()):
-    """Trains one same-structure group of cells in one program; returns their records."""
+              overrides=(), steps=None):
+    """Trains one same-structure group of cells in one program; returns their records.
+
+    `steps`: a gradient-step budget instead of an epoch count (epochs = steps / steps per
+    epoch, ten dev evaluations), so that cells with few and many training scenarios get
+    the same number of steps."""
     config = _base_config(setting, policy, quick, epochs, overrides)
     config["problem"] = {**config["problem"], **shared}
     trainer_options = dict(config["trainer"])
@@ -103,6 +126,11 @@ def run_group(setting, policy, estimator, shared, cells, n_train, quick, epochs,
         train = list(trainer_options.get("train") or settings.config(setting)["data"]["train"])
         trainer_options["train"] = [n_train, *train[1:]]
         trainer_options["batch_size"] = min(int(trainer_options["batch_size"]), n_train)
+    if steps:
+        n = int((trainer_options.get("train") or settings.config(setting)["data"]["train"])[0])
+        per_epoch = n // int(trainer_options["batch_size"])
+        trainer_options["epochs"] = max(1, -(-int(steps) // per_epoch))
+        trainer_options["eval_every"] = max(1, trainer_options["epochs"] // 10)
     config["trainer"] = trainer_options
     problems, train_config = [], None
     for cell in cells:
@@ -152,18 +180,19 @@ def _policies(setting: str) -> list[str]:
 
 
 def run(only=SETTINGS, quick=False, epochs=None, estimators=("hdpo",), seed=0, log=print,
-        overrides=()):
+        overrides=(), restrict=None, policies=None, steps=None):
     records = []
     key = jax.random.key(seed)
     for setting in only:
-        for policy in _policies(setting):
+        for policy in policies or _policies(setting):
             for estimator in estimators:
                 if estimator != "hdpo" and setting not in ONE_STORE:
                     continue  # the score-function baseline runs on the one-store grids
-                for shared, cells, n_train in _groups(setting, _grid(setting, quick)):
+                grid = _grid(setting, quick, restrict)
+                for shared, cells, n_train in _groups(setting, grid):
                     key, k_group = jax.random.split(key)
                     group = run_group(setting, policy, estimator, shared, cells, n_train,
-                                      quick, epochs, k_group, overrides)
+                                      quick, epochs, k_group, overrides, steps)
                     for r in group:
                         gap = "" if r["gap_pct"] is None else f" gap {r['gap_pct']:+.2f}%"
                         log(f"{setting} {policy} {estimator} {shared} p={r['underage_cost']:g}"
@@ -201,11 +230,16 @@ def main(argv=None) -> None:
     parser.add_argument("--quick", action="store_true", help="small grids and sizes")
     parser.add_argument("--only", default=",".join(SETTINGS), help="comma-separated settings")
     parser.add_argument("--epochs", type=int, help="override every cell's epoch budget")
+    parser.add_argument("--steps", type=int,
+                        help="a gradient-step budget per cell instead of epochs")
     parser.add_argument("--estimators", default="hdpo",
                         help=f"comma-separated, from {list(ESTIMATORS)}")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override every cell's run config, e.g. trainer.schedule=cosine")
+    parser.add_argument("--grid", action="append", default=[], metavar="AXIS=V1,V2",
+                        help="run only these values of a grid axis, e.g. n_stores=5")
+    parser.add_argument("--policies", help="comma-separated (default: the setting's)")
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--name", default="paper_tables", help="output file stem")
     args = parser.parse_args(argv)
@@ -217,16 +251,28 @@ def main(argv=None) -> None:
     for e in estimators:
         if e not in ESTIMATORS:
             parser.error(f"--estimators: unknown {e!r}; allowed: {list(ESTIMATORS)}")
-    records = run(only, args.quick, args.epochs, estimators, args.seed, overrides=args.set)
+    try:
+        restrict = parse_grid(args.grid)
+        for s in only:
+            _grid(s, args.quick, restrict)
+    except ValueError as error:
+        parser.error(str(error))
+    policies = [p for p in (args.policies or "").split(",") if p] or None
+    records = run(only, args.quick, args.epochs, estimators, args.seed, overrides=args.set,
+                  restrict=restrict, policies=policies, steps=args.steps)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    meta = {"quick": args.quick, "epochs_override": args.epochs, "overrides": args.set,
+    meta = {"quick": args.quick, "epochs_override": args.epochs, "steps": args.steps,
+            "overrides": args.set,
+            "grid": restrict,
             "device": _device(),
             "jax": jax.__version__}
     (out / f"{args.name}.json").write_text(json.dumps({"meta": meta, "cells": records}, indent=1))
     header = (f"# Paper tables{' (quick)' if args.quick else ''}\n\n"
               f"Device: {meta['device']}; jax {jax.__version__}; "
-              f"epochs override: {args.epochs}; overrides: {args.set or 'none'}. "
+              f"epochs override: {args.epochs}; step budget: {args.steps}; "
+              f"overrides: {args.set or 'none'}; "
+              f"grid restricted to: {restrict or 'none'}. "
               f"Seconds are per cell (a program's time "
               "divided by the cells it trains).\n\n")
     (out / f"{args.name}.md").write_text(header + markdown(records))

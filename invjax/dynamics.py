@@ -18,6 +18,11 @@ from flax import struct
 
 from invjax.problem import Params, Problem, Structure
 
+# A policy marks with `jax.ad_checkpoint.checkpoint_name(x, RESIDUAL)` the intermediates
+# worth keeping for the backward pass of a rollout (typically outputs of wide matmuls);
+# everything else in a period is recomputed from the period's state when differentiating.
+RESIDUAL = "invjax_residual"
+
 
 @struct.dataclass
 class State:
@@ -61,11 +66,16 @@ def advance(inventory: jnp.ndarray, post: jnp.ndarray, order: jnp.ndarray, lead_
     Returns:
       [m, K] next vectors.
     """
+    # Slot by slot, then one stack: XLA fuses it into a single elementwise pass that
+    # writes a fresh buffer (no in-place update of the carried state, hence no copy of
+    # it), and its transpose in reverse mode is elementwise too. A one-hot select over
+    # the slot axis would transpose into a reduction over slots, which XLA:CPU runs as
+    # a separate library call every period.
     k = inventory.shape[-1]
-    shifted = jnp.concatenate([inventory[:, 1:], jnp.zeros_like(inventory[:, :1])], axis=-1)
-    shifted = shifted.at[:, 0].add(post)
-    arrival_slot = jnp.arange(k) == (lead_time[:, None] - 1)
-    return shifted + jnp.where(arrival_slot, order[:, None], 0.0)
+    booked = [jnp.where(lead_time == j + 1, order, 0.0) for j in range(k)]
+    slots = [inventory[:, j + 1] + booked[j] for j in range(k - 1)] + [booked[k - 1]]
+    slots[0] = slots[0] + post
+    return jnp.stack(slots, axis=-1)
 
 
 def store_cost(structure: Structure, on_hand, demand, params: Params):

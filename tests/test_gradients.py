@@ -131,3 +131,25 @@ def test_simulate_compiles_once_and_grad_does_not_retrace():
             base.params_for(14.0 + i))
     assert len(traces) - grad_traces <= 1, (
         f"grad(hindsight_cost) traced the policy {len(traces) - grad_traces} times")
+
+
+def test_split_batch_has_the_same_loss_and_gradient():
+    """`hindsight_cost(..., splits=k)` rolls out k sub-batches as separate scans: the
+    same mean and gradient as one scan, and bad `splits` name the field."""
+    problem = invjax.settings.make("one_warehouse", n_stores=3, seed=1)
+    policy = invjax.policies.symmetry_aware(problem, context_size=8, context_hidden=(16,),
+                                            store_hidden=(8,), warehouse_hidden=(8,))
+    params = policy.init(jax.random.key(0))
+    sc = invjax.scenarios.sample(problem, jax.random.key(1), 12, 6)
+
+    def value_and_grad(splits):
+        return jax.value_and_grad(lambda p: invjax.hindsight_cost(
+            problem, policy, p, sc, splits=splits))(params)
+
+    loss, grad = value_and_grad(1)
+    for splits in (2, 3):
+        other, other_grad = value_and_grad(splits)
+        np.testing.assert_allclose(other, loss, rtol=1e-6)
+        chex.assert_trees_all_close(other_grad, grad, rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="splits: 5; allowed"):
+        invjax.hindsight_cost(problem, policy, params, sc, splits=5)

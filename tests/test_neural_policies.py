@@ -122,6 +122,30 @@ def test_vanilla_any_depth_and_store_features():
     assert extra - plain["params"]["layers_0"]["kernel"].shape[0] == 3 * 4  # 4 per store
 
 
+@pytest.mark.parametrize("name", ["one_warehouse", "transshipment"])
+def test_vanilla_warehouse_net_reads_inventories_in_units_of_total_mean(name):
+    """Scaling every inventory and every store mean by c scales the orders by c (the net
+    sees inventories over the sum of store means; the heads scale with on-hand and mean),
+    and an untrained net's orders are not saturated at 0 or at the supplier cap."""
+    problem = invjax.settings.make(name, seed=1)
+    k_state, k_init = jax.random.split(jax.random.key(0))
+    _, state = _state(problem, k_state)
+    policy = vanilla(problem, hidden=(16, 16))
+    params = policy.init(k_init)
+    c = 7.0
+    scaled = state.replace(
+        store_inventory=c * state.store_inventory,
+        warehouse_inventory=c * state.warehouse_inventory,
+        params=state.params.replace(demand_mean=c * state.params.demand_mean))
+    base, big = policy.apply(params, state), policy.apply(params, scaled)
+    np.testing.assert_allclose(big.stores, c * base.stores, rtol=1e-5)
+    np.testing.assert_allclose(big.warehouses, c * base.warehouses, rtol=1e-5)
+    share = np.asarray(base.warehouses[:, 0] / (4 * state.params.demand_mean.sum(-1)))
+    assert np.all((share > 0.05) & (share < 0.95)), share
+    raw = vanilla(problem, hidden=(16, 16), scale_inputs=False)
+    assert not np.allclose(raw.apply(params, scaled).stores, big.stores)
+
+
 def test_vanilla_rejects_bad_arguments():
     problem = invjax.settings.make("one_store_lost")
     with pytest.raises(ValueError, match="activation"):

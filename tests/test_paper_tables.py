@@ -65,3 +65,14 @@ def test_stack_rejects_different_structures():
     with pytest.raises(ValueError, match="structure"):
         stack([invjax.settings.make("one_store_lost", lead_time=1),
                invjax.settings.make("one_store_lost", lead_time=4, inventory_periods=5)])
+
+
+def test_grid_restriction_replaces_an_axis_and_names_the_allowed():
+    restrict = paper_tables.parse_grid(["n_stores=5,50", "n_train_scenarios=16"])
+    assert restrict == {"n_stores": [5, 50], "n_train_scenarios": [16]}
+    grid = paper_tables._grid("one_warehouse", False, restrict)
+    assert grid["n_stores"] == [5, 50] and grid["n_train_scenarios"] == [16]
+    with pytest.raises(ValueError, match="no axis 'n_store'; allowed"):
+        paper_tables._grid("one_warehouse", False, {"n_store": [5]})
+    with pytest.raises(ValueError, match="expected AXIS=V1,V2"):
+        paper_tables.parse_grid(["n_stores"])

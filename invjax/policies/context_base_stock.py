@@ -74,7 +74,8 @@ def _context_base_stock(s: Structure, knots: tuple[float, ...], store_periods: f
         desired = jax.nn.relu(_levels(params, context(obs), mean, knots) - store_position)
         on_hand = obs.warehouse_inventory[:, 0, 0]
         stores = proportional_allocation(desired, on_hand, exact=s.transshipment)
-        system = inventory_position(obs.warehouse_inventory[:, 0]) + store_position.sum(-1)
+        system = inventory_position(obs.warehouse_inventory[:, 0]) + inventory_position(
+            store_position)
         level = mean.sum(-1) * jax.nn.softplus(params["warehouse"][0])
         return Action(stores=stores, warehouses=jax.nn.relu(level - system)[:, None])
 

@@ -19,6 +19,14 @@ from invjax.policies.policy import inventory_position, inverse_softplus, proport
 from invjax.problem import Problem, Structure
 
 
+def _reverse_cumsum(x: jnp.ndarray) -> jnp.ndarray:
+    """Sum of x[..., j:] for every j, by elementwise adds (few stages)."""
+    parts = [x[..., -1]]
+    for j in range(x.shape[-1] - 2, -1, -1):
+        parts.append(parts[-1] + x[..., j])
+    return jnp.stack(parts[::-1], axis=-1)
+
+
 class StructuredPolicy(NamedTuple):
     """A policy (`init`, `apply`) plus `params_for(**levels)` to set its levels."""
 
@@ -105,8 +113,8 @@ def _echelon_stock(structure: Structure) -> StructuredPolicy:
             ],
             axis=-1,
         )
-        echelon_position = jnp.cumsum(local[:, ::-1], axis=-1)[:, ::-1]
-        levels = jnp.cumsum(jax.nn.softplus(params["increment"])[::-1])[::-1]
+        echelon_position = _reverse_cumsum(local)
+        levels = _reverse_cumsum(jax.nn.softplus(params["increment"]))
         order = jax.nn.relu(levels - echelon_position)
         on_hand = jnp.concatenate(
             [
@@ -160,7 +168,8 @@ def _base_stock_allocation(structure: Structure) -> StructuredPolicy:
         desired = jax.nn.relu(jax.nn.softplus(params["store_level"]) - store_position)
         on_hand = obs.warehouse_inventory[:, 0, 0]
         stores = proportional_allocation(desired, on_hand, exact=structure.transshipment)
-        system = inventory_position(obs.warehouse_inventory[:, 0]) + store_position.sum(-1)
+        system = inventory_position(obs.warehouse_inventory[:, 0]) + inventory_position(
+            store_position)
         warehouse = jax.nn.relu(jax.nn.softplus(params["warehouse_level"]) - system[:, None])
         return Action(stores=stores, warehouses=warehouse)
 

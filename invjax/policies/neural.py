@@ -18,18 +18,48 @@ References: Alvo, Russo, Kanoria (2023), arXiv 2306.11246, Section 5; SPEC §4.
 from __future__ import annotations
 
 import functools
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jax.ad_checkpoint import checkpoint_name
 
-from invjax.dynamics import Action, State
+from invjax.dynamics import RESIDUAL, Action, State
 from invjax.policies.policy import Policy
 from invjax.problem import Problem, Structure
 
+def _expm1_nonpositive(x):
+    """expm1(x) for x <= 0 in float32: a degree-7 Taylor polynomial for x > -1/4
+    (truncation < 2e-9 relative), exp(x) - 1 below (no cancellation there). Within 3
+    ulp of the exact value (XLA:CPU's expm1: 5 ulp) at 0.6x its cost. float64: expm1."""
+    if x.dtype == jnp.float64:
+        return jnp.expm1(x)
+    poly = x * (1 + x * (1 / 2 + x * (1 / 6 + x * (1 / 24 + x * (
+        1 / 120 + x * (1 / 720 + x * (1 / 5040)))))))
+    return jnp.where(x > -0.25, poly, jnp.exp(x) - 1)
+
+
+@jax.custom_jvp
+def elu(x):
+    """ELU (alpha 1), as jax.nn.elu up to float rounding (see `_expm1_nonpositive`).
+
+    Its derivative reads only the output y: 1 where y > 0, else y + 1 (= exp(x)), so
+    differentiating keeps one array per layer (not masks and exponentials), and the
+    backward pass of a rematerialised rollout redoes one cheap elementwise pass.
+    """
+    return jnp.where(x > 0, x, _expm1_nonpositive(jnp.minimum(x, 0.0)))
+
+
+@elu.defjvp
+def _elu_jvp(primals, tangents):
+    (x,), (dx,) = primals, tangents
+    y = elu(x)
+    return y, dx * jnp.where(y > 0, 1.0, y + 1.0)
+
+
 ACTIVATIONS = {
-    "elu": jax.nn.elu,
+    "elu": elu,
     "relu": jax.nn.relu,
     "gelu": jax.nn.gelu,
     "silu": jax.nn.silu,
@@ -39,6 +69,21 @@ ACTIVATIONS = {
 STORE_FEATURES = ("demand_mean", "demand_std", "underage_cost", "lead_time")
 UPPER_BOUND_MULT = 4.0  # supplier orders are at most 4 x (sum of store mean demands)
 KEEP_LOGIT = 1.0  # the warehouse's constant "keep" logit
+
+
+SAVE_FAN_IN = 128  # outputs of layers with at least this fan-in are kept for the backward
+
+
+def saved_if_wide(z, fan_in: int):
+    """Tags a dense layer's output z (before its activation) as a rollout residual
+    (`invjax.dynamics.RESIDUAL`) when the layer's fan-in is >= SAVE_FAN_IN.
+
+    The rollout differentiates each period under `jax.checkpoint` and recomputes what
+    is untagged: a narrow layer costs less to redo (2 x fan-in FLOPs per output) than
+    to store for every period and fetch back; a wide one is kept. z rather than the
+    activation's output: the activation's derivative is computed from z (or from the
+    activation of z), so the backward pass then redoes only elementwise work."""
+    return checkpoint_name(z, RESIDUAL) if fan_in >= SAVE_FAN_IN else z
 
 
 def activation_fn(name: str):
@@ -66,7 +111,7 @@ class MLP(nn.Module):
     def __call__(self, x):
         act = activation_fn(self.activation)
         for i, width in enumerate(self.features):
-            x = nn.Dense(width, name=f"layers_{i}")(x)
+            x = saved_if_wide(nn.Dense(width, name=f"layers_{i}")(x), x.shape[-1])
             if i < len(self.features) - 1:
                 x = act(x)
         return x
@@ -89,12 +134,18 @@ def n_parameters(params: Any) -> int:
     return sum(int(x.size) for x in jax.tree.leaves(params))
 
 
-def _flat_state(obs: State, with_features: bool) -> jnp.ndarray:
+def _flat_state(obs: State, with_features: bool, scaled: bool) -> jnp.ndarray:
+    """The inventory vectors of every location (and the store features), flattened;
+    with `scaled`, inventories are divided by the sum of the store mean demands."""
     n = obs.store_inventory.shape[0]
     parts = [obs.store_inventory, obs.warehouse_inventory, obs.echelon_inventory]
+    parts = [p.reshape(n, -1).astype(jnp.float32) for p in parts]
+    if scaled:
+        total_mean = obs.params.demand_mean.sum(-1, keepdims=True).astype(jnp.float32)
+        parts = [p / total_mean for p in parts]
     if with_features:
-        parts.append(per_store_features(obs))
-    return jnp.concatenate([p.reshape(n, -1).astype(jnp.float32) for p in parts], axis=-1)
+        parts.append(per_store_features(obs).reshape(n, -1))
+    return jnp.concatenate(parts, axis=-1)
 
 
 def _sizes(s: Structure, with_features: bool) -> tuple[int, int]:
@@ -134,7 +185,8 @@ def _heads(s: Structure, out: jnp.ndarray, obs: State) -> Action:
 
 
 @functools.cache
-def _vanilla(s: Structure, hidden: tuple[int, ...], activation: str, with_features: bool):
+def _vanilla(s: Structure, hidden: tuple[int, ...], activation: str, with_features: bool,
+             scaled: bool):
     width, outputs = _sizes(s, with_features)
     net = MLP(hidden + (outputs,), activation)
 
@@ -143,7 +195,7 @@ def _vanilla(s: Structure, hidden: tuple[int, ...], activation: str, with_featur
         return net.init(key, jnp.zeros((1, width), jnp.float32))
 
     def apply(params, obs: State) -> Action:
-        return _heads(s, net.apply(params, _flat_state(obs, with_features)), obs)
+        return _heads(s, net.apply(params, _flat_state(obs, with_features, scaled)), obs)
 
     return Policy(init, apply)
 
@@ -153,6 +205,7 @@ def vanilla(
     hidden: Sequence[int] = (32, 32, 32),
     activation: str = "elu",
     store_features: bool = False,
+    scale_inputs: Optional[bool] = None,
 ) -> Policy:
     """A vanilla MLP policy on the flattened state of the whole network.
 
@@ -161,6 +214,11 @@ def vanilla(
       hidden: widths of the hidden layers (any depth; the output layer is linear).
       activation: name in `ACTIVATIONS`.
       store_features: also feed every store's (mean, std, underage cost, lead time).
+      scale_inputs: divide the inventories by the sum of the store mean demands before
+        the first layer. None: on for networks with a warehouse, whose raw inventories
+        (tens to hundreds of units) saturate an untrained net's allocation softmax and
+        order sigmoid; off for one store and serial chains (their shipped
+        hyperparameters were tuned on raw inputs).
 
     Returns:
       A cached `Policy`: the same arguments return the same object.
@@ -175,4 +233,7 @@ def vanilla(
     activation_fn(activation)
     if s.n_echelons > 0 and s.n_stores != 1:
         raise ValueError(f"vanilla: serial chains need a single store, got {s.n_stores}")
-    return _vanilla(s, as_widths(hidden, "hidden"), activation, bool(store_features))
+    if scale_inputs is None:
+        scale_inputs = s.n_warehouses > 0 and s.n_echelons == 0
+    return _vanilla(s, as_widths(hidden, "hidden"), activation, bool(store_features),
+                    bool(scale_inputs))

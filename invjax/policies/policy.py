@@ -28,8 +28,17 @@ def inverse_softplus(y):
 
 
 def inventory_position(inventory: jnp.ndarray) -> jnp.ndarray:
-    """On hand plus everything in the pipeline: [..., K] -> [...]."""
-    return inventory.sum(-1)
+    """On hand plus everything in the pipeline: [..., K] -> [...].
+
+    Summed left to right as K - 1 elementwise adds, not `sum(-1)`: XLA:CPU then fuses
+    it with the policy's other elementwise work instead of emitting a separate
+    reduction every period (in jaxlib 0.10 a YNNPACK reduce that costs more than the
+    rest of a base-stock period).
+    """
+    total = inventory[..., 0]
+    for k in range(1, inventory.shape[-1]):
+        total = total + inventory[..., k]
+    return total
 
 
 def proportional_allocation(desired: jnp.ndarray, available: jnp.ndarray, *, exact=False):

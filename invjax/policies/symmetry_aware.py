@@ -38,6 +38,7 @@ from invjax.policies.neural import (
     activation_fn,
     as_widths,
     per_store_features,
+    saved_if_wide,
     supplier_cap,
 )
 from invjax.policies.policy import Policy, proportional_allocation
@@ -81,7 +82,7 @@ class StoreDense(nn.Module):
         if self.stack:  # one context block per store: nothing to share
             shared = jnp.einsum("nc,sch->nsh", context, kernel[..., f:, :])
         else:  # once per scenario, broadcast over stores
-            shared = (context @ kernel[f:, :])[:, None, :]
+            shared = saved_if_wide(context @ kernel[f:, :], context.shape[-1])[:, None, :]
         return own + shared + bias
 
 

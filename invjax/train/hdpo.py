@@ -54,6 +54,8 @@ class TrainConfig:
     dev: Horizon = Horizon(32_768, 100, 60)
     test: Horizon = Horizon(32_768, 5_000, 3_000)
     round_test_orders: Optional[bool] = None  # None: round when demand is Poisson
+    batch_splits: int = 1  # independent sub-batch rollouts per step (one per CPU core
+    # speeds up the symmetry-aware net on CPU; see invjax.rollout.hindsight_cost)
 
     def __post_init__(self):
         checks = {
@@ -69,6 +71,12 @@ class TrainConfig:
         for field, ok in checks.items():
             if not ok:
                 raise ValueError(f"trainer.{field}: invalid value {getattr(self, field)!r}")
+        if not (isinstance(self.batch_splits, int) and self.batch_splits >= 1
+                and self.batch_size % self.batch_splits == 0):
+            raise ValueError(
+                f"trainer.batch_splits: {self.batch_splits!r}; allowed: a positive integer "
+                f"dividing trainer.batch_size ({self.batch_size})"
+            )
         if self.schedule not in SCHEDULES:
             raise ValueError(f"trainer.schedule: {self.schedule!r}; allowed: {list(SCHEDULES)}")
         if self.estimator not in ESTIMATORS:
@@ -205,7 +213,8 @@ def make_train(problem: Problem, policy, config: TrainConfig = TrainConfig(),
         )
 
     def loss(params, scenarios):
-        return hindsight_cost(problem, policy, params, scenarios, 0)
+        return hindsight_cost(problem, policy, params, scenarios, 0,
+                              splits=config.batch_splits)
 
     def estimate(params, opt_state, scenarios, key):
         """(loss, policy gradient, new estimator state or None)."""

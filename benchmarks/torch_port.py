@@ -1,0 +1,296 @@
+"""A plain-PyTorch port of invjax's dynamics (SPEC §2), policies (SPEC §4) and HDPO step,
+written only to time invjax against PyTorch on the same problem.
+
+It mirrors invjax array for array: states [n, locations, slots], orders [n, locations],
+per-scenario parameters [n, locations]; one period is policy -> store demand ->
+warehouse -> echelons -> pipeline shift. `load_flax` copies invjax's Flax parameters into
+the torch modules, so both frameworks compute the same costs (tests/test_torch_port.py).
+
+    port = Port.from_invjax(problem, scenarios)
+    net = make_policy(problem, "vanilla", hidden=(32, 32, 32)); load_flax(net, params)
+    loss = rollout(port, net)            # mean cost per store per period (HDPO loss)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+UPPER_BOUND_MULT = 4.0
+KEEP_LOGIT = 1.0
+STORE_FEATURES = ("demand_mean", "demand_std", "underage_cost", "lead_time")
+
+
+def _t(x, dtype=torch.float32):
+    return torch.tensor(np.asarray(x), dtype=dtype)
+
+
+@dataclasses.dataclass
+class Port:
+    """One batch of scenarios of one problem, as torch tensors."""
+
+    structure: object  # invjax Structure (static facts only)
+    demand: torch.Tensor  # [n, T, S], as invjax's Scenarios (period t: a strided view)
+    store: torch.Tensor  # [n, S, Ks] initial
+    warehouse: torch.Tensor  # [n, W, Kw]
+    echelon: torch.Tensor  # [n, E, Ke]
+    p: dict  # per-scenario params [n, locations] (float32)
+    store_slot: torch.Tensor  # [n, S, Ks] one-hot of lead_time - 1
+    warehouse_slot: torch.Tensor
+    echelon_slot: torch.Tensor
+    ignore_periods: int = 0
+
+    @classmethod
+    def from_invjax(cls, problem, scenarios, ignore_periods: Optional[int] = None,
+                    dtype=torch.float32) -> "Port":
+        s = problem.structure
+        prm = {k: _t(v, dtype) for k, v in vars(scenarios.params).items()}
+
+        def slot(lead, width):
+            return F.one_hot(lead.long() - 1, width).to(dtype)
+
+        return cls(
+            structure=s,
+            demand=_t(scenarios.demand, dtype),
+            store=_t(scenarios.store_inventory, dtype),
+            warehouse=_t(scenarios.warehouse_inventory, dtype),
+            echelon=_t(scenarios.echelon_inventory, dtype),
+            p=prm,
+            store_slot=slot(prm["lead_time"], s.store_slots),
+            warehouse_slot=slot(prm["warehouse_lead_time"], s.warehouse_slots),
+            echelon_slot=slot(prm["echelon_lead_time"], s.echelon_slots),
+            ignore_periods=scenarios.ignore_periods if ignore_periods is None else ignore_periods,
+        )
+
+
+def advance(inv, post, order, slot):
+    """[post + pipe_1, pipe_2, ..., 0] + order at index L-1 (slot is that one-hot)."""
+    if inv.shape[-1] == 1:
+        return post[..., None] + slot * order[..., None]
+    head = (post + inv[..., 1])[..., None]
+    zero = inv.new_zeros(inv.shape[:-1] + (1,))
+    return torch.cat([head, inv[..., 2:], zero], -1) + slot * order[..., None]
+
+
+def period(port: Port, state, action, demand):
+    """One period (SPEC §2) for all scenarios. Returns (next state, cost [n])."""
+    s, p = port.structure, port.p
+    store, warehouse, echelon = state
+    stores, warehouses, echelons = action
+    on_hand = store[..., 0]
+    x = on_hand - demand
+    excess = torch.relu(x)
+    if s.maximize_profit:
+        cost = (-p["underage_cost"] * torch.minimum(on_hand, demand)
+                + p["holding_cost"] * excess).sum(-1)
+    else:
+        cost = (p["underage_cost"] * torch.relu(-x) + p["holding_cost"] * excess).sum(-1)
+    store = advance(store, excess if s.lost_demand else x, stores, port.store_slot)
+    if s.n_warehouses:
+        w_post = warehouse[..., 0] - stores.sum(-1, keepdim=True)
+        cost = cost + (p["warehouse_holding_cost"] * torch.relu(w_post)
+                       + p["warehouse_procurement_cost"] * warehouses).sum(-1)
+        warehouse = advance(warehouse, w_post, warehouses, port.warehouse_slot)
+    if s.n_echelons:
+        downstream = torch.cat([echelons[:, 1:], warehouses.sum(-1, keepdim=True)], -1)
+        e_post = echelon[..., 0] - downstream
+        cost = cost + (p["echelon_holding_cost"] * torch.relu(e_post)).sum(-1)
+        echelon = advance(echelon, e_post, echelons, port.echelon_slot)
+    return (store, warehouse, echelon), cost
+
+
+def rollout(port: Port, policy, step=None, ignore_periods: int = 0, per_period=False):
+    """Rolls `policy` (state, port -> action) through every period.
+
+    Returns the mean cost per store per period over periods >= ignore_periods, or the
+    per-period costs [T, n] when `per_period`. `step` may replace the one-period
+    function (policy + dynamics), e.g. by a torch.compile'd one.
+    """
+    step = step or (lambda st, d: period(port, st, policy(st, port), d))
+    state = (port.store, port.warehouse, port.echelon)
+    total, costs = 0.0, []
+    for t in range(port.demand.shape[1]):
+        state, cost = step(state, port.demand[:, t])
+        if per_period:
+            costs.append(cost)
+        elif t >= ignore_periods:
+            total = total + cost.sum()
+    if per_period:
+        return torch.stack(costs)
+    n, periods = port.demand.shape[0], port.demand.shape[1] - ignore_periods
+    return total / (n * periods * port.structure.n_stores)
+
+
+# ----------------------------------------------------------------------------- policies
+def _supplier_cap(port):
+    return UPPER_BOUND_MULT * port.p["demand_mean"].sum(-1, keepdim=True)
+
+
+def mlp(sizes, final=True):
+    """Linear layers with ELU between them (none after the last)."""
+    layers = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2 or not final:
+            layers.append(nn.ELU())
+    return nn.Sequential(*layers)
+
+
+class Vanilla(nn.Module):
+    """MLP on the flattened state with invjax's feasible output heads."""
+
+    def __init__(self, s, hidden):
+        super().__init__()
+        self.s = s
+        width = (s.n_stores * s.store_slots + s.n_warehouses * s.warehouse_slots
+                 + s.n_echelons * s.echelon_slots)
+        out = (s.n_stores if s.n_warehouses == 0
+               else s.n_echelons + 2 if s.n_echelons else s.n_stores + 1)
+        self.net = mlp((width, *hidden, out))
+
+    def forward(self, state, port):
+        s = self.s
+        n = state[0].shape[0]
+        flat = torch.cat([x.reshape(n, -1) for x in state], -1)
+        if s.n_warehouses and not s.n_echelons:  # invjax's default scale_inputs
+            flat = flat / port.p["demand_mean"].sum(-1, keepdim=True)
+        out = self.net(flat)
+        if s.n_warehouses == 0:
+            return F.softplus(out + 1.0), None, None
+        if s.n_echelons:
+            store, warehouse, echelon = state
+            on_hand = torch.cat([echelon[..., 0], warehouse[..., 0]], -1)
+            upstream = torch.cat([_supplier_cap(port), torch.relu(on_hand)], -1)
+            order = torch.sigmoid(out) * upstream
+            e = s.n_echelons
+            return order[:, -1:], order[:, e:e + 1], order[:, :e]
+        on_hand = torch.relu(state[1][:, 0, :1])
+        logits = out[:, :-1]
+        if not s.transshipment:
+            logits = torch.cat([logits, torch.full_like(logits[:, :1], KEEP_LOGIT)], -1)
+        shares = torch.softmax(logits, -1)[:, :s.n_stores]
+        return shares * on_hand, torch.sigmoid(out[:, -1:]) * _supplier_cap(port), None
+
+
+def _allocate(desired, available, exact):
+    available = torch.relu(available)
+    ratio = available[:, None] / (desired.sum(-1, keepdim=True) + 1e-15)
+    return desired * (ratio if exact else torch.clamp(ratio, max=1.0))
+
+
+class SymmetryAware(nn.Module):
+    """Context net, warehouse net and one shared store net (first layer factored: the
+    context block of its kernel is applied once per scenario, as in invjax)."""
+
+    def __init__(self, s, context_size=256, context_hidden=(256,), store_hidden=(32, 32),
+                 warehouse_hidden=(16, 16)):
+        super().__init__()
+        self.s = s
+        ctx_in = s.n_stores * s.store_slots + s.warehouse_slots
+        self.context = mlp((ctx_in, *context_hidden, context_size))
+        self.warehouse = mlp((s.warehouse_slots + context_size, *warehouse_hidden, 1))
+        self.own_features = s.store_slots + len(STORE_FEATURES)
+        sizes = (self.own_features + context_size, *store_hidden, 1)
+        self.store = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+
+    def forward(self, state, port):
+        s = self.s
+        store, warehouse, _ = state
+        n = store.shape[0]
+        wh = warehouse[:, 0, :]
+        context = torch.sigmoid(self.context(torch.cat([store.reshape(n, -1), wh], -1)))
+        w_out = self.warehouse(torch.cat([wh, context], -1))
+        feats = torch.stack([port.p[f] for f in STORE_FEATURES], -1)
+        x = torch.cat([store, feats], -1)  # [n, S, F]
+        first = self.store[0]
+        f = self.own_features
+        x = (x @ first.weight[:, :f].T + (context @ first.weight[:, f:].T)[:, None]
+             + first.bias)
+        for layer in self.store[1:]:
+            x = layer(F.elu(x))
+        desired = F.softplus(x[..., 0])
+        stores = _allocate(desired, warehouse[:, 0, 0], s.transshipment)
+        return stores, torch.sigmoid(w_out) * _supplier_cap(port), None
+
+
+class BaseStock(nn.Module):
+    """order = max(softplus(level) - inventory position, 0)."""
+
+    def __init__(self, s):
+        super().__init__()
+        self.level = nn.Parameter(torch.zeros(s.n_stores))
+
+    def forward(self, state, port):
+        return torch.relu(F.softplus(self.level) - state[0].sum(-1)), None, None
+
+
+class EchelonStock(nn.Module):
+    """Serial echelon base-stock, each order capped by the upstream on-hand."""
+
+    def __init__(self, s):
+        super().__init__()
+        self.s = s
+        self.increment = nn.Parameter(torch.zeros(s.n_echelons + 2))
+
+    def forward(self, state, port):
+        store, warehouse, echelon = state
+        local = torch.cat([echelon.sum(-1), warehouse.sum(-1), store.sum(-1)], -1)
+        position = local.flip(-1).cumsum(-1).flip(-1)
+        levels = F.softplus(self.increment).flip(0).cumsum(0).flip(0)
+        order = torch.relu(levels - position)
+        on_hand = torch.cat([echelon[..., 0], warehouse[..., 0], store[..., 0]], -1)
+        order = torch.cat([order[:, :1], torch.minimum(order[:, 1:], torch.relu(on_hand[:, :-1]))],
+                          -1)
+        e = self.s.n_echelons
+        return order[:, -1:], order[:, e:e + 1], order[:, :e]
+
+
+def make_policy(problem, name, **options):
+    s = problem.structure
+    return {"vanilla": Vanilla, "symmetry_aware": SymmetryAware, "base_stock": BaseStock,
+            "echelon_stock": EchelonStock}[name](s, **options)
+
+
+def load_flax(module: nn.Module, params) -> nn.Module:
+    """Copies invjax parameters (a Flax variables dict or a heuristic's dict) into
+    `module` (Flax kernels are [in, out], torch weights [out, in])."""
+    dtype = next(module.parameters()).dtype
+
+    def dense(linear, leaf):
+        linear.weight.data = _t(leaf["kernel"], dtype).T.contiguous()
+        linear.bias.data = _t(leaf["bias"], dtype)
+
+    def sequential(seq, tree):
+        linears = [m for m in seq if isinstance(m, nn.Linear)]
+        for i, linear in enumerate(linears):
+            dense(linear, tree[f"layers_{i}"])
+
+    with torch.no_grad():
+        if isinstance(module, Vanilla):
+            sequential(module.net, params["params"])
+        elif isinstance(module, SymmetryAware):
+            tree = params["params"]
+            sequential(module.context, tree["context"])
+            sequential(module.warehouse, tree["warehouse"])
+            sequential(module.store, tree["store"])
+        elif isinstance(module, BaseStock):
+            module.level.data = _t(params["level"], dtype)
+        elif isinstance(module, EchelonStock):
+            module.increment.data = _t(params["increment"], dtype)
+        else:
+            raise TypeError(type(module))
+    return module
+
+
+def hdpo_step(port: Port, policy: nn.Module, optimizer, step=None):
+    """One HDPO step: the hindsight cost over all periods, backward, Adam."""
+    optimizer.zero_grad(set_to_none=True)
+    loss = rollout(port, policy, step)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
