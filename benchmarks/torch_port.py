@@ -157,8 +157,7 @@ class Vanilla(nn.Module):
         s = self.s
         n = state[0].shape[0]
         flat = torch.cat([x.reshape(n, -1) for x in state], -1)
-        if s.n_warehouses and not s.n_echelons:  # invjax's default scale_inputs
-            flat = flat / port.p["demand_mean"].sum(-1, keepdim=True)
+        flat = flat / port.p["demand_mean"].sum(-1, keepdim=True)  # invjax's scale_inputs
         out = self.net(flat)
         if s.n_warehouses == 0:
             return F.softplus(out + 1.0), None, None
