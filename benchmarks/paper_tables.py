@@ -122,13 +122,13 @@ def run_group(setting, policy, estimator, shared, cells, n_train, quick, epochs,
     config = _base_config(setting, policy, quick, epochs, overrides)
     config["problem"] = {**config["problem"], **shared}
     trainer_options = dict(config["trainer"])
+    train = list(trainer_options.get("train") or settings.config(setting)["data"]["train"])
     if n_train is not None:
-        train = list(trainer_options.get("train") or settings.config(setting)["data"]["train"])
-        trainer_options["train"] = [n_train, *train[1:]]
+        train[0] = n_train
+        trainer_options["train"] = train
         trainer_options["batch_size"] = min(int(trainer_options["batch_size"]), n_train)
     if steps:
-        n = int((trainer_options.get("train") or settings.config(setting)["data"]["train"])[0])
-        per_epoch = n // int(trainer_options["batch_size"])
+        per_epoch = int(train[0]) // int(trainer_options["batch_size"])
         trainer_options["epochs"] = max(1, -(-int(steps) // per_epoch))
         trainer_options["eval_every"] = max(1, trainer_options["epochs"] // 10)
     config["trainer"] = trainer_options

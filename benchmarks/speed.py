@@ -155,10 +155,6 @@ def step_flops(case: Case, problem, policy, params) -> float:
     return forward * case.periods * (3 if case.train else 1)
 
 
-def _tree_bytes(tree) -> int:
-    return sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(tree))
-
-
 # ----------------------------------------------------------------------------- invjax
 def invjax_step(case: Case, problem, policy, params, sc):
     """(jitted step, its arguments): HDPO's minibatch step as `invjax.train.make_train`
@@ -273,8 +269,6 @@ def device() -> str:
 
 def run_case(case: Case, reps: int, peak: dict, torch_compile: bool) -> dict:
     """Both frameworks on one case, steps interleaved."""
-    import torch
-
     problem, policy, params = case.build()
     sc = scenarios.sample(problem, jax.random.key(1), case.n, case.periods)
     j_compile, j_run, j_peak = time_invjax(case, problem, policy, params, sc)

@@ -29,6 +29,7 @@ from invjax.dynamics import RESIDUAL, Action, State
 from invjax.policies.policy import Policy
 from invjax.problem import Problem, Structure
 
+
 def _expm1_nonpositive(x):
     """expm1(x) for x <= 0 in float32: a degree-7 Taylor polynomial for x > -1/4
     (truncation < 2e-9 relative), exp(x) - 1 below (no cancellation there). Within 3

@@ -54,8 +54,8 @@ class TrainConfig:
     dev: Horizon = Horizon(32_768, 100, 60)
     test: Horizon = Horizon(32_768, 5_000, 3_000)
     round_test_orders: Optional[bool] = None  # None: round when demand is Poisson
-    batch_splits: int = 1  # independent sub-batch rollouts per step (one per CPU core
-    # speeds up the symmetry-aware net on CPU; see invjax.rollout.hindsight_cost)
+    batch_splits: int = 1  # independent sub-batch rollouts per step (2-4 speed up the
+    # symmetry-aware net on CPU; see invjax.rollout.hindsight_cost)
 
     def __post_init__(self):
         checks = {
