@@ -7,7 +7,8 @@ Cells of one structure (e.g. the four underage costs of one lead time) train as 
 vmapped program (`invjax.train.grid`). Writes `paper_tables.json` (one record per cell:
 setting, lead_time, underage_cost, n_stores, n_train_scenarios, policy, estimator,
 test_cost, optimum, gap_pct, steps, seconds, device) and `paper_tables.md`.
-`--quick` shrinks the grids and every size so the suite runs in minutes on 2 CPU cores.
+`--quick` shrinks the grids and every size (80 gradient steps per cell at a larger learning
+rate) so the suite runs in minutes on 2 CPU cores.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import jax
 import numpy as np
 import yaml
 
+from benchmarks.machine import describe
 from invjax import optimal, settings
 from invjax.train import run_config
 from invjax.train.grid import make_grid_train
@@ -43,15 +45,11 @@ QUICK_GRID = {
 ONE_WAREHOUSE_TRAIN = [16, 256, 8192]
 QUICK_TRAINER = {"epochs": 10, "eval_every": 5, "batch_size": 128, "patience": None,
                  "train": [1024, 30, 10], "dev": [512, 60, 20], "test": [1024, 300, 100]}
-QUICK_MIN_LEARNING_RATE = 3e-3  # the small quick nets need larger steps than the paper's
+QUICK_STEPS = 80  # gradient steps per quick cell (10 epochs of the quick one-store data)
+QUICK_MIN_LEARNING_RATE = 3e-2  # the small quick nets need larger steps than the paper's
 QUICK_POLICY = {"hidden": [16, 16]}
 QUICK_SYMMETRY_AWARE = {"context_size": 16, "context_hidden": [32], "store_hidden": [16],
                         "warehouse_hidden": [8]}
-
-
-def _device() -> str:
-    d = jax.devices()[0]
-    return f"{d.platform}:{getattr(d, 'device_kind', '')}".rstrip(":")
 
 
 def _grid(setting: str, quick: bool, restrict=None) -> dict:
@@ -119,6 +117,8 @@ def run_group(setting, policy, estimator, shared, cells, n_train, quick, epochs,
     `steps`: a gradient-step budget instead of an epoch count (epochs = steps / steps per
     epoch, ten dev evaluations), so that cells with few and many training scenarios get
     the same number of steps."""
+    if quick and not steps and not epochs:
+        steps = QUICK_STEPS  # so that cells with 16 training scenarios train too
     config = _base_config(setting, policy, quick, epochs, overrides)
     config["problem"] = {**config["problem"], **shared}
     trainer_options = dict(config["trainer"])
@@ -168,7 +168,7 @@ def run_group(setting, policy, estimator, shared, cells, n_train, quick, epochs,
             "steps": int(np.asarray(state.epoch)[i]) * train_config.steps_per_epoch,
             "seconds": seconds,
             "cells_in_program": len(cells),
-            "device": _device(),
+            "device": describe(),
         })
     return records
 
@@ -180,7 +180,8 @@ def _policies(setting: str) -> list[str]:
 
 
 def run(only=SETTINGS, quick=False, epochs=None, estimators=("hdpo",), seed=0, log=print,
-        overrides=(), restrict=None, policies=None, steps=None):
+        overrides=(), restrict=None, policies=None, steps=None, on_records=None):
+    """Every group of every setting; `on_records(records so far)` after each group."""
     records = []
     key = jax.random.key(seed)
     for setting in only:
@@ -199,6 +200,8 @@ def run(only=SETTINGS, quick=False, epochs=None, estimators=("hdpo",), seed=0, l
                             f" n_train={r['n_train_scenarios']}: {r['test_cost']:.4f}{gap}"
                             f" ({r['steps']} steps, {r['seconds']:.1f} s)")
                     records += group
+                    if on_records is not None:
+                        on_records(records)
     return records
 
 
@@ -242,7 +245,16 @@ def main(argv=None) -> None:
     parser.add_argument("--policies", help="comma-separated (default: the setting's)")
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--name", default="paper_tables", help="output file stem")
+    parser.add_argument("--note", default="", help="a paragraph for the Markdown header")
+    parser.add_argument("--rewrite", action="store_true",
+                        help="only re-render NAME.md from NAME.json in --out (with --note)")
     args = parser.parse_args(argv)
+    out = pathlib.Path(args.out)
+    if args.rewrite:
+        data = json.loads((out / f"{args.name}.json").read_text())
+        meta = {**data["meta"], **({"note": args.note} if args.note else {})}
+        _write(out, args.name, meta, data["cells"])
+        return
     only = [s for s in args.only.split(",") if s]
     for s in only:
         if s not in SETTINGS:
@@ -258,25 +270,29 @@ def main(argv=None) -> None:
     except ValueError as error:
         parser.error(str(error))
     policies = [p for p in (args.policies or "").split(",") if p] or None
-    records = run(only, args.quick, args.epochs, estimators, args.seed, overrides=args.set,
-                  restrict=restrict, policies=policies, steps=args.steps)
-    out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     meta = {"quick": args.quick, "epochs_override": args.epochs, "steps": args.steps,
-            "overrides": args.set,
-            "grid": restrict,
-            "device": _device(),
-            "jax": jax.__version__}
-    (out / f"{args.name}.json").write_text(json.dumps({"meta": meta, "cells": records}, indent=1))
-    header = (f"# Paper tables{' (quick)' if args.quick else ''}\n\n"
-              f"Device: {meta['device']}; jax {jax.__version__}; "
-              f"epochs override: {args.epochs}; step budget: {args.steps}; "
-              f"overrides: {args.set or 'none'}; "
-              f"grid restricted to: {restrict or 'none'}. "
-              f"Seconds are per cell (a program's time "
-              "divided by the cells it trains).\n\n")
-    (out / f"{args.name}.md").write_text(header + markdown(records))
+            "overrides": args.set, "grid": restrict, "device": describe(),
+            "jax": jax.__version__, "note": args.note}
+    write = lambda records: _write(out, args.name, meta, records)  # noqa: E731
+    records = run(only, args.quick, args.epochs, estimators, args.seed, overrides=args.set,
+                  restrict=restrict, policies=policies, steps=args.steps, on_records=write)
+    write(records)
     print(f"wrote {out / args.name}.json and .md ({len(records)} cells)")
+
+
+def _write(out: pathlib.Path, name: str, meta: dict, records) -> None:
+    """NAME.json and NAME.md with the cells so far (after every group, so a long run
+    that is stopped keeps what it finished)."""
+    (out / f"{name}.json").write_text(json.dumps({"meta": meta, "cells": records}, indent=1))
+    note = f"{meta['note']}\n\n" if meta.get("note") else ""
+    header = (f"# Paper tables{' (quick)' if meta['quick'] else ''}\n\n{note}"
+              f"Device: {meta['device']}; jax {meta['jax']}; "
+              f"epochs override: {meta['epochs_override']}; step budget: {meta['steps']}; "
+              f"overrides: {meta['overrides'] or 'none'}; "
+              f"grid restricted to: {meta['grid'] or 'none'}. "
+              "Seconds are per cell (a program's time divided by the cells it trains).\n\n")
+    (out / f"{name}.md").write_text(header + markdown(records))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,13 @@ not counted, so its GFLOP/s is what the step achieves on the work it must do.
 torch runs eagerly (and compiled with torch.compile when asked) with the faster of 1
 or all-cores intra-op threads, probed per row: on a loaded machine OpenMP's barriers
 make 2 threads several times slower than 1.
+
+On a GPU (JAX's default backend is "gpu" and torch sees CUDA) both frameworks run
+there: torch's steps end with `torch.cuda.synchronize()`, torch's peak memory is
+`torch.cuda.max_memory_allocated` over one step, both use TF32 for float32 matmuls
+(JAX's GPU default; torch is told to), the matmul peak is measured on the GPU, every
+row runs with batch_splits = 1 (the splits only help XLA:CPU's thread pool), and the
+results go to speed_gpu.json / .md unless --name says otherwise.
 """
 
 from __future__ import annotations
@@ -28,7 +35,6 @@ import dataclasses
 import json
 import os
 import pathlib
-import platform
 import statistics
 import time
 from typing import Any, Callable
@@ -39,9 +45,30 @@ import numpy as np
 import optax
 
 import invjax
+from benchmarks.machine import describe as device
 from invjax import policies, scenarios, settings
 
 RESULTS = pathlib.Path(__file__).parent / "results"
+
+
+def on_gpu() -> bool:
+    """Whether this run times the GPU: JAX's default backend is one and torch sees CUDA."""
+    if jax.default_backend() != "gpu":
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def torch_device() -> str:
+    return "cuda" if on_gpu() else "cpu"
+
+
+def torch_sync() -> None:
+    if on_gpu():
+        import torch
+
+        torch.cuda.synchronize()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,15 +139,18 @@ def _median_ms(fn: Callable[[], Any], reps: int) -> float:
 
 
 def matmul_peak(size: int = 4096, reps: int = 5) -> dict:
-    """GFLOP/s of one size^3 float32 product in torch and in XLA (best of `reps`)."""
+    """GFLOP/s of one size^3 float32 product in torch and in XLA (best of `reps`), on
+    the device the rows run on."""
     import torch
 
     a, b = torch.randn(size, size), torch.randn(size, size)
     x, y = jnp.asarray(a.numpy()), jnp.asarray(b.numpy())
+    a, b = a.to(torch_device()), b.to(torch_device())
     xla = jax.jit(jnp.matmul)
     flops = 2.0 * size**3
     out = {}
-    for name, fn in (("torch", lambda: a @ b), ("xla", lambda: xla(x, y).block_until_ready())):
+    for name, fn in (("torch", lambda: (a @ b, torch_sync())),
+                     ("xla", lambda: xla(x, y).block_until_ready())):
         fn()
         best = min(_median_ms(fn, 1) for _ in range(reps))
         out[name] = flops / best / 1e6
@@ -202,8 +232,9 @@ def time_torch(case: Case, problem, params, sc, compiled: bool):
 
     from benchmarks import torch_port
 
-    port = torch_port.Port.from_invjax(problem, sc)
-    net = torch_port.load_flax(case.torch_policy(problem), params)
+    dev = torch_device()
+    port = torch_port.Port.from_invjax(problem, sc, device=dev)
+    net = torch_port.load_flax(case.torch_policy(problem).to(dev), params)
     step = None
     if compiled:
         def one_period(state, demand):
@@ -212,17 +243,27 @@ def time_torch(case: Case, problem, params, sc, compiled: bool):
         step = torch.compile(one_period, dynamic=False)
     if case.train:
         opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-        run = lambda: torch_port.hdpo_step(port, net, opt, step)
+
+        def run():
+            loss = torch_port.hdpo_step(port, net, opt, step)
+            torch_sync()
+            return loss
     else:
         def run():
             with torch.inference_mode():
-                return torch_port.rollout(port, net, step)
+                cost = torch_port.rollout(port, net, step)
+            torch_sync()
+            return cost
 
     start = time.perf_counter()
     run()
     first = time.perf_counter() - start
     steady = _median_ms(run, 1) / 1e3
     compile_s = max(first - steady, 0.0)
+    if dev == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+        run()
+        return compile_s, run, torch.cuda.max_memory_allocated()
 
     saved: dict = {}
 
@@ -246,6 +287,8 @@ def pick_torch_threads(run) -> int:
     make 2 threads many times slower than 1; on a quiet one 2 usually win."""
     import torch
 
+    if on_gpu():
+        return torch.get_num_threads()
     best = None
     for threads in sorted({1, os.cpu_count() or 1}):
         torch.set_num_threads(threads)
@@ -257,18 +300,10 @@ def pick_torch_threads(run) -> int:
 
 
 # ----------------------------------------------------------------------------- rows
-def device() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"cpu: {cpu}, {os.cpu_count()} cores"
-
-
 def run_case(case: Case, reps: int, peak: dict, torch_compile: bool) -> dict:
     """Both frameworks on one case, steps interleaved."""
+    if on_gpu():
+        case = dataclasses.replace(case, splits=1)
     problem, policy, params = case.build()
     sc = scenarios.sample(problem, jax.random.key(1), case.n, case.periods)
     j_compile, j_run, j_peak = time_invjax(case, problem, policy, params, sc)
@@ -376,9 +411,10 @@ def markdown(peak: dict, rows: list, many: list, notes: list) -> str:
     lines = [
         "# invjax vs PyTorch (same problem, policy and HDPO step)",
         "",
-        f"Device: {device()}. Matmul peak (4096^3 float32): torch {peak['torch']:.0f}, "
-        f"XLA {peak['xla']:.0f} GFLOP/s. jax {jax.__version__}, torch "
-        f"{__import__('torch').__version__}, XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}.",
+        f"Device: {device()}. Matmul peak (4096^3 float32{', TF32' if on_gpu() else ''}): "
+        f"torch {peak['torch']:.0f}, XLA {peak['xla']:.0f} GFLOP/s. jax {jax.__version__}, "
+        f"torch {__import__('torch').__version__}, "
+        f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}.",
         "",
         "| row | torch ms | invjax ms | torch / invjax | best torch / invjax | "
         "invjax compile s | invjax Msample-periods/s | peak MB torch / invjax | "
@@ -429,17 +465,26 @@ def main(argv=None) -> None:
                         help="also time torch.compile (auto: off with --quick)")
     parser.add_argument("--no-many", action="store_true", help="skip the vmapped-runs rows")
     parser.add_argument("--rewrite", action="store_true",
-                        help="only re-render speed.md from an existing speed.json in --out")
+                        help="only re-render NAME.md from an existing NAME.json in --out")
+    parser.add_argument("--name", help="output file stem (default: speed, on a GPU speed_gpu)")
     args = parser.parse_args(argv)
+    name = args.name or ("speed_gpu" if on_gpu() else "speed")
     if args.rewrite:
         out = pathlib.Path(args.out)
-        data = json.loads((out / "speed.json").read_text())
+        data = json.loads((out / f"{name}.json").read_text())
         reps = data["rows"][0]["reps"] if data["rows"] else 0
         notes = [data.get("notes") or f"Timed steps per row: {reps} (median)."]
-        (out / "speed.md").write_text(markdown(data["matmul_peak_gflops"], data["rows"],
-                                               data["many_runs"], notes))
+        (out / f"{name}.md").write_text(markdown(data["matmul_peak_gflops"], data["rows"],
+                                                 data["many_runs"], notes))
         return
     import torch
+
+    if on_gpu():  # both frameworks: TF32 float32 matmuls (JAX's GPU default)
+        torch.backends.cuda.matmul.allow_tf32 = True
+        try:
+            jax.config.update("jax_default_matmul_precision", "tensorfloat32")
+        except Exception as error:  # noqa: BLE001 (JAX's default is TF32 on GPUs)
+            print(f"jax_default_matmul_precision left as is: {error}", flush=True)
 
     reps = args.reps or (3 if args.quick else 10)
     compile_torch = args.torch_compile == "on" or (args.torch_compile == "auto" and not args.quick)
@@ -451,10 +496,10 @@ def main(argv=None) -> None:
              "invjax interleaved." + (" --quick." if args.quick else "")]
 
     def write(rows, many):  # after every row, so a long run that dies keeps what it did
-        (out / "speed.json").write_text(json.dumps(
+        (out / f"{name}.json").write_text(json.dumps(
             {"device": device(), "matmul_peak_gflops": peak, "rows": rows,
              "many_runs": many, "notes": notes[0]}, indent=1))
-        (out / "speed.md").write_text(markdown(peak, rows, many, notes))
+        (out / f"{name}.md").write_text(markdown(peak, rows, many, notes))
 
     rows = []
     for case in CASES:
@@ -471,7 +516,7 @@ def main(argv=None) -> None:
               f"(invjax compile {row['invjax_compile_s']:.1f}s)", flush=True)
     many = [] if args.no_many else many_runs(args.quick)
     write(rows, many)
-    print(f"wrote {out / 'speed.json'} and {out / 'speed.md'}")
+    print(f"wrote {out / name}.json and .md")
 
 
 if __name__ == "__main__":

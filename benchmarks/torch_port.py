@@ -26,8 +26,8 @@ KEEP_LOGIT = 1.0
 STORE_FEATURES = ("demand_mean", "demand_std", "underage_cost", "lead_time")
 
 
-def _t(x, dtype=torch.float32):
-    return torch.tensor(np.asarray(x), dtype=dtype)
+def _t(x, dtype=torch.float32, device=None):
+    return torch.tensor(np.asarray(x), dtype=dtype, device=device)
 
 
 @dataclasses.dataclass
@@ -47,19 +47,19 @@ class Port:
 
     @classmethod
     def from_invjax(cls, problem, scenarios, ignore_periods: Optional[int] = None,
-                    dtype=torch.float32) -> "Port":
+                    dtype=torch.float32, device=None) -> "Port":
         s = problem.structure
-        prm = {k: _t(v, dtype) for k, v in vars(scenarios.params).items()}
+        prm = {k: _t(v, dtype, device) for k, v in vars(scenarios.params).items()}
 
         def slot(lead, width):
             return F.one_hot(lead.long() - 1, width).to(dtype)
 
         return cls(
             structure=s,
-            demand=_t(scenarios.demand, dtype),
-            store=_t(scenarios.store_inventory, dtype),
-            warehouse=_t(scenarios.warehouse_inventory, dtype),
-            echelon=_t(scenarios.echelon_inventory, dtype),
+            demand=_t(scenarios.demand, dtype, device),
+            store=_t(scenarios.store_inventory, dtype, device),
+            warehouse=_t(scenarios.warehouse_inventory, dtype, device),
+            echelon=_t(scenarios.echelon_inventory, dtype, device),
             p=prm,
             store_slot=slot(prm["lead_time"], s.store_slots),
             warehouse_slot=slot(prm["warehouse_lead_time"], s.warehouse_slots),
@@ -257,12 +257,14 @@ def make_policy(problem, name, **options):
 
 def load_flax(module: nn.Module, params) -> nn.Module:
     """Copies invjax parameters (a Flax variables dict or a heuristic's dict) into
-    `module` (Flax kernels are [in, out], torch weights [out, in])."""
-    dtype = next(module.parameters()).dtype
+    `module` (Flax kernels are [in, out], torch weights [out, in]), on the module's
+    device."""
+    first = next(module.parameters())
+    dtype, device = first.dtype, first.device
 
     def dense(linear, leaf):
-        linear.weight.data = _t(leaf["kernel"], dtype).T.contiguous()
-        linear.bias.data = _t(leaf["bias"], dtype)
+        linear.weight.data = _t(leaf["kernel"], dtype, device).T.contiguous()
+        linear.bias.data = _t(leaf["bias"], dtype, device)
 
     def sequential(seq, tree):
         linears = [m for m in seq if isinstance(m, nn.Linear)]
@@ -278,9 +280,9 @@ def load_flax(module: nn.Module, params) -> nn.Module:
             sequential(module.warehouse, tree["warehouse"])
             sequential(module.store, tree["store"])
         elif isinstance(module, BaseStock):
-            module.level.data = _t(params["level"], dtype)
+            module.level.data = _t(params["level"], dtype, device)
         elif isinstance(module, EchelonStock):
-            module.increment.data = _t(params["increment"], dtype)
+            module.increment.data = _t(params["increment"], dtype, device)
         else:
             raise TypeError(type(module))
     return module

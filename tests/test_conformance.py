@@ -168,7 +168,6 @@ def numpy_heuristic(problem, params):
         levels = np.cumsum(softplus(params["increment"])[::-1])[::-1]
 
         def fn(si, wi, ei, t):
-            n = si.shape[0]
             local = np.concatenate([ei.sum(-1), wi.sum(-1), si.sum(-1)], -1)
             position = np.cumsum(local[:, ::-1], -1)[:, ::-1]
             order = np.maximum(levels - position, 0.0)

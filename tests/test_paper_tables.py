@@ -28,6 +28,8 @@ def test_quick_tables_have_every_field(tmp_path):
         expected = invjax.optimal.cost(invjax.settings.make(
             "one_store_lost", lead_time=cell["lead_time"], underage_cost=cell["underage_cost"]))
         assert cell["optimum"] == pytest.approx(expected)
+        # 80 steps at the quick sizes learn (at lr 3e-3 some gaps stayed in the thousands of %).
+        assert cell["gap_pct"] < 25.0, cell
     table = (tmp_path / "paper_tables.md").read_text()
     assert table.count("| vanilla | hdpo |") == len(cells)
 

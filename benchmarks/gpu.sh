@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The GPU figures committed under benchmarks/results/*_gpu.*: run from the repository
+# root on a machine with jax[cuda] and a CUDA torch (no install needed beyond those):
+#
+#     OUT=benchmarks/results bash benchmarks/gpu.sh
+#
+# Stages, each under its own time limit (seconds, overridable) so one slow stage cannot
+# starve the rest; every stage writes its results as it goes (paper_tables after each
+# group of cells), so a stage cut off keeps what it finished.
+#   1. speed: invjax vs PyTorch CUDA, every row of benchmarks/speed.py (torch eager).
+#   2. grids at the paper's sizes (the shipped configs), one after the other.
+# The committed H200 results came from two calls (15 minutes of device time in all):
+# stages 1 and 2 for one_store_backlogged, then GRIDS="one_store_lost:120 serial:90
+# transshipment:70" and one_warehouse (n = 5, 50) for 100 s, with SPEED_S=0. Serial
+# stopped after two of its four lead times, transshipment finished no group, and
+# one_warehouse two cells.
+set -u
+OUT=${OUT:-benchmarks/results}
+SPEED_S=${SPEED_S:-220}
+GRIDS=${GRIDS:-one_store_backlogged:330}
+mkdir -p "$OUT"
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+export XLA_PYTHON_CLIENT_PREALLOCATE=false  # torch shares the GPU; measure what is used
+LOG=$OUT/gpu_log.txt
+{
+  date -u
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+  python3 -c "import sys, jax, flax, optax, torch; print(sys.version.split()[0], 'jax',
+jax.__version__, 'flax', flax.__version__, 'optax', optax.__version__, 'torch',
+torch.__version__, jax.devices())"
+} 2>&1 | tee "$LOG"
+if [ "$SPEED_S" -gt 0 ]; then
+  echo "== speed ($SPEED_S s)" | tee -a "$LOG"
+  timeout "$SPEED_S" python3 -m benchmarks.speed --out "$OUT" --torch-compile off 2>&1 \
+    | tee -a "$LOG"
+fi
+for stage in $GRIDS; do
+  setting=${stage%%:*} seconds=${stage##*:}
+  echo "== $setting ($seconds s)" | tee -a "$LOG"
+  timeout "$seconds" python3 -m benchmarks.paper_tables --only "$setting" \
+    --out "$OUT" --name "${setting}_gpu" 2>&1 | tee -a "$LOG"
+done
+echo "== done $(date -u)" | tee -a "$LOG"
