@@ -20,6 +20,7 @@ import jax
 
 import invjax
 from invjax import diagnostics
+from invjax.device import describe
 from invjax.train import TrainConfig, make_train
 
 RESULTS = pathlib.Path(__file__).parent / "results"
@@ -78,12 +79,11 @@ def main(argv=None):
         problem, policy, params, k_stats, sizes["batch_sizes"], periods=sizes["periods"],
         repeats=sizes["repeats"], noise_scale=args.noise_scale,
         truth_scenarios=sizes["truth_scenarios"], value_steps=sizes["value_steps"])
-    device = jax.devices()[0]
     result = {
         "setup": {"setting": "one_store_lost", "problem": {"lead_time": 4, "underage_cost": 9.0},
                   "policy": "vanilla 3x32", "noise_scale": args.noise_scale,
                   "warm_dev_cost": warm_dev, "quick": args.quick,
-                  "device": f"{device.platform}:{getattr(device, 'device_kind', '')}",
+                  "device": describe(),
                   **sizes},
         **stats,
         "seconds": time.perf_counter() - start,

@@ -20,6 +20,7 @@ from scipy import stats
 
 import invjax
 from invjax import optimal, scenarios, settings
+from invjax.device import describe
 from invjax.policies import base_stock_allocation
 
 RESULTS = pathlib.Path(__file__).parent / "results"
@@ -76,7 +77,7 @@ def main(argv=None):
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
     n, periods, ignore = (1024, 1000, 200) if args.quick else (4096, 5000, 1000)
-    device = f"{jax.devices()[0].platform}:{jax.devices()[0].device_kind}"
+    device = describe()
     records = []
     for name, overrides in cells(args.quick):
         problem = settings.make(name, **overrides)

@@ -24,8 +24,8 @@ import jax
 import numpy as np
 import yaml
 
-from benchmarks.machine import describe
 from invjax import optimal, settings
+from invjax.device import describe
 from invjax.train import run_config
 from invjax.train.grid import make_grid_train
 from invjax.train.hdpo import ESTIMATORS

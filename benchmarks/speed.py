@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import os
 import pathlib
@@ -45,12 +46,13 @@ import numpy as np
 import optax
 
 import invjax
-from benchmarks.machine import describe as device
 from invjax import policies, scenarios, settings
+from invjax.device import describe as device
 
 RESULTS = pathlib.Path(__file__).parent / "results"
 
 
+@functools.cache
 def on_gpu() -> bool:
     """Whether this run times the GPU: JAX's default backend is one and torch sees CUDA."""
     if jax.default_backend() != "gpu":

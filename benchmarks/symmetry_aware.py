@@ -19,6 +19,7 @@ import jax
 import numpy as np
 
 import invjax
+from invjax.device import describe
 from invjax.policies.neural import STORE_FEATURES
 from invjax.policies.symmetry_aware import first_layer_macs
 from invjax.rollout import hindsight_cost
@@ -63,7 +64,7 @@ def measure(n_stores: int, batch: int, periods: int, repeats: int, key) -> dict:
     for what in ("forward_ms", "step_ms", "first_layer_macs"):
         row[f"{what.split('_')[0]}_{what.split('_')[1]}_saving"] = (
             row[f"naive_{what}"] / row[f"factored_{what}"])
-    row["device"] = f"{jax.devices()[0].platform}:{jax.devices()[0].device_kind}"
+    row["device"] = describe()
     return row
 
 

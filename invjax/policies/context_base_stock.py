@@ -30,7 +30,12 @@ import jax.numpy as jnp
 
 from invjax.dynamics import Action
 from invjax.policies.heuristics import StructuredPolicy
-from invjax.policies.policy import inventory_position, inverse_softplus, proportional_allocation
+from invjax.policies.policy import (
+    inventory_position,
+    inverse_softplus,
+    proportional_allocation,
+    sum_last,
+)
 from invjax.problem import Problem, Structure
 
 KNOTS = (0.0, 0.5, 1.0, 2.0, 4.0)
@@ -74,8 +79,7 @@ def _context_base_stock(s: Structure, knots: tuple[float, ...], store_periods: f
         desired = jax.nn.relu(_levels(params, context(obs), mean, knots) - store_position)
         on_hand = obs.warehouse_inventory[:, 0, 0]
         stores = proportional_allocation(desired, on_hand, exact=s.transshipment)
-        system = inventory_position(obs.warehouse_inventory[:, 0]) + inventory_position(
-            store_position)
+        system = inventory_position(obs.warehouse_inventory[:, 0]) + sum_last(store_position)
         level = mean.sum(-1) * jax.nn.softplus(params["warehouse"][0])
         return Action(stores=stores, warehouses=jax.nn.relu(level - system)[:, None])
 

@@ -15,7 +15,12 @@ import jax
 import jax.numpy as jnp
 
 from invjax.dynamics import Action
-from invjax.policies.policy import inventory_position, inverse_softplus, proportional_allocation
+from invjax.policies.policy import (
+    inventory_position,
+    inverse_softplus,
+    proportional_allocation,
+    sum_last,
+)
 from invjax.problem import Problem, Structure
 
 
@@ -168,8 +173,7 @@ def _base_stock_allocation(structure: Structure) -> StructuredPolicy:
         desired = jax.nn.relu(jax.nn.softplus(params["store_level"]) - store_position)
         on_hand = obs.warehouse_inventory[:, 0, 0]
         stores = proportional_allocation(desired, on_hand, exact=structure.transshipment)
-        system = inventory_position(obs.warehouse_inventory[:, 0]) + inventory_position(
-            store_position)
+        system = inventory_position(obs.warehouse_inventory[:, 0]) + sum_last(store_position)
         warehouse = jax.nn.relu(jax.nn.softplus(params["warehouse_level"]) - system[:, None])
         return Action(stores=stores, warehouses=warehouse)
 

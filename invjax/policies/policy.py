@@ -27,18 +27,22 @@ def inverse_softplus(y):
     return y + jnp.log(-jnp.expm1(-y))
 
 
-def inventory_position(inventory: jnp.ndarray) -> jnp.ndarray:
-    """On hand plus everything in the pipeline: [..., K] -> [...].
+def sum_last(x: jnp.ndarray) -> jnp.ndarray:
+    """x.sum(-1) for a short last axis, as elementwise adds left to right.
 
-    Summed left to right as K - 1 elementwise adds, not `sum(-1)`: XLA:CPU then fuses
-    it with the policy's other elementwise work instead of emitting a separate
-    reduction every period (in jaxlib 0.10 a YNNPACK reduce that costs more than the
-    rest of a base-stock period).
+    XLA:CPU fuses the adds with a policy's other elementwise work; `sum(-1)` became a
+    separate reduction every period (in jaxlib 0.10 a YNNPACK reduce that costs more
+    than the rest of a base-stock period).
     """
-    total = inventory[..., 0]
-    for k in range(1, inventory.shape[-1]):
-        total = total + inventory[..., k]
+    total = x[..., 0]
+    for k in range(1, x.shape[-1]):
+        total = total + x[..., k]
     return total
+
+
+def inventory_position(inventory: jnp.ndarray) -> jnp.ndarray:
+    """On hand plus everything in the pipeline: [..., K] -> [...]."""
+    return sum_last(inventory)
 
 
 def proportional_allocation(desired: jnp.ndarray, available: jnp.ndarray, *, exact=False):

@@ -22,6 +22,7 @@ import numpy as np
 import yaml
 
 from invjax import optimal
+from invjax.device import describe
 from invjax.scenarios import sample
 from invjax.train import parallel, run_config
 from invjax.train.hdpo import TrainState, make_train
@@ -105,11 +106,6 @@ def _optimum(problem):
         return optimal.cost(problem)
     except ValueError:
         return None
-
-
-def _device() -> str:
-    d = jax.devices()[0]
-    return f"{d.platform}:{getattr(d, 'device_kind', '')}".rstrip(":")
 
 
 def _write_metrics(out: pathlib.Path, rows: list[dict]) -> None:
@@ -279,7 +275,7 @@ def fit(config: dict, out=None, *, resume: bool = False, progress: bool = True,
         "early_stopped": done < epochs,
         "n_params": int(sum(np.size(x) for x in jax.tree.leaves(best_params(state, chosen)))),
         "wall_seconds": time.perf_counter() - start,
-        "device": _device(),
+        "device": describe(),
         "seeds": per_seed,
     }
     if out:

@@ -1,4 +1,4 @@
-"""What a benchmark ran on, in words: recorded with every result."""
+"""What a run ran on, in words: recorded in every summary and benchmark result."""
 
 from __future__ import annotations
 
