@@ -2,6 +2,7 @@
 
     python -m benchmarks.paper_tables [--quick] [--only SETTING,...] [--epochs N]
                                       [--estimators hdpo,reinforce] [--out DIR]
+                                      [--merge STEM,STEM --name NAME]
 
 Cells of one structure (e.g. the four underage costs of one lead time) train as one
 vmapped program (`invjax.train.grid`). Writes `paper_tables.json` (one record per cell:
@@ -205,17 +206,62 @@ def run(only=SETTINGS, quick=False, epochs=None, estimators=("hdpo",), seed=0, l
     return records
 
 
+def _sample_efficiency(rows: list[dict]) -> list[str]:
+    """One line per number of stores, one column per (policy, training scenarios): the
+    test cost and its excess over the best cell of that line."""
+    columns = sorted({(r["policy"], r["n_train_scenarios"]) for r in rows})
+    head = " | ".join(f"{p} @ {t}" for p, t in columns)
+    lines = ["Sample efficiency: test cost per store-period (excess over the row's best).", "",
+             f"| n | {head} |", "|---" * (len(columns) + 1) + "|"]
+    for n in sorted({r["n_stores"] for r in rows}):
+        cost = {(r["policy"], r["n_train_scenarios"]): r["test_cost"]
+                for r in rows if r["n_stores"] == n}
+        best = min(cost.values())
+        cells = [f"{cost[c]:.3f} (+{100 * (cost[c] / best - 1):.1f}%)" if c in cost else ""
+                 for c in columns]
+        lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def _by_estimator(rows: list[dict]) -> list[str]:
+    """One line per (L, p), one gap column per estimator, and how often each is ahead."""
+    estimators = sorted({r["estimator"] for r in rows})
+    gap = {(r["lead_time"], r["underage_cost"], r["estimator"]): r["gap_pct"] for r in rows}
+    cells = sorted({(r["lead_time"], r["underage_cost"]) for r in rows})
+    lines = ["Gap % by estimator (same data, steps and net).", "",
+             "| L | p | " + " | ".join(estimators) + " |", "|---" * (len(estimators) + 2) + "|"]
+    wins = dict.fromkeys(estimators, 0)
+    for lead, p in cells:
+        gaps = [gap.get((lead, p, e)) for e in estimators]
+        if None not in gaps:
+            wins[estimators[int(np.argmin(gaps))]] += 1
+        shown = ["" if g is None else f"{g:+.2f}" for g in gaps]
+        lines.append(f"| {lead} | {p:g} | " + " | ".join(shown) + " |")
+    lines += ["", "Lower gap in " + ", ".join(f"{e}: {w}" for e, w in wins.items())
+              + f" of {len(cells)} cells.", ""]
+    return lines
+
+
+def _row_order(r: dict):
+    return (r["policy"], r["estimator"], r["n_stores"], r["lead_time"],
+            r.get("correlation", 0.0), r["underage_cost"], r["n_train_scenarios"])
+
+
 def markdown(records: list[dict]) -> str:
     lines = []
     for setting in SETTINGS:
         rows = [r for r in records if r["setting"] == setting]
         if not rows:
             continue
-        lines += [f"### {setting}", "",
-                  "| policy | estimator | n | L | p | rho | train | test cost | optimum | gap % "
+        lines += [f"### {setting}", ""]
+        if setting == "one_warehouse":
+            lines += _sample_efficiency(rows)
+        if len({r["estimator"] for r in rows}) > 1 and all(r["optimum"] for r in rows):
+            lines += _by_estimator(rows)
+        lines += ["| policy | estimator | n | L | p | rho | train | test cost | optimum | gap % "
                   "| steps | s/cell |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-        for r in rows:
+        for r in sorted(rows, key=_row_order):
             opt = "" if r["optimum"] is None else f"{r['optimum']:.4f}" + (
                 " (bound)" if r["optimum_is_bound"] else "")
             gap = "" if r["gap_pct"] is None else f"{r['gap_pct']:+.2f}"
@@ -248,12 +294,18 @@ def main(argv=None) -> None:
     parser.add_argument("--note", default="", help="a paragraph for the Markdown header")
     parser.add_argument("--rewrite", action="store_true",
                         help="only re-render NAME.md from NAME.json in --out (with --note)")
+    parser.add_argument("--merge", metavar="STEM,STEM",
+                        help="only join these JSON files of --out into NAME (parts of one "
+                             "study run in several processes); the first one's meta")
     args = parser.parse_args(argv)
     out = pathlib.Path(args.out)
-    if args.rewrite:
-        data = json.loads((out / f"{args.name}.json").read_text())
-        meta = {**data["meta"], **({"note": args.note} if args.note else {})}
-        _write(out, args.name, meta, data["cells"])
+    if args.rewrite or args.merge:
+        stems = args.merge.split(",") if args.merge else [args.name]
+        parts = [json.loads((out / f"{stem}.json").read_text()) for stem in stems]
+        meta = {**parts[0]["meta"], **({"note": args.note} if args.note else {})}
+        if len(parts) > 1:
+            meta["grid"] = " + ".join(str(part["meta"]["grid"] or "all") for part in parts)
+        _write(out, args.name, meta, [cell for part in parts for cell in part["cells"]])
         return
     only = [s for s in args.only.split(",") if s]
     for s in only:

@@ -201,8 +201,10 @@ class SymmetryAware(nn.Module):
         s = self.s
         store, warehouse, _ = state
         n = store.shape[0]
-        wh = warehouse[:, 0, :]
-        context = torch.sigmoid(self.context(torch.cat([store.reshape(n, -1), wh], -1)))
+        mean = port.p["demand_mean"]  # the context and warehouse nets read scaled inputs
+        wh = warehouse[:, 0, :] / mean.sum(-1, keepdim=True)
+        scaled = (store / mean[..., None]).reshape(n, -1)
+        context = torch.sigmoid(self.context(torch.cat([scaled, wh], -1)))
         w_out = self.warehouse(torch.cat([wh, context], -1))
         feats = torch.stack([port.p[f] for f in STORE_FEATURES], -1)
         x = torch.cat([store, feats], -1)  # [n, S, F]

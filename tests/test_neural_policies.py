@@ -179,6 +179,27 @@ def test_symmetry_aware_feasible_and_differentiable(name, shared):
         assert sum(float(jnp.abs(g).sum()) for g in jax.tree.leaves(grads["params"][part])) > 0
 
 
+def test_symmetry_aware_context_reads_inventories_in_units_of_mean():
+    """Scaling every inventory and store mean by c leaves the context and warehouse nets'
+    inputs unchanged, so the warehouse order (a share of 4 x the sum of means) scales by
+    exactly c; with raw inputs it does not."""
+    problem = invjax.settings.make("one_warehouse", n_stores=4, seed=1)
+    k_state, k_init = jax.random.split(jax.random.key(5))
+    _, state = _state(problem, k_state)
+    c = 9.0
+    scaled = state.replace(
+        store_inventory=c * state.store_inventory,
+        warehouse_inventory=c * state.warehouse_inventory,
+        params=state.params.replace(demand_mean=c * state.params.demand_mean))
+    policy = symmetry_aware(problem, **SMALL_SA)
+    params = policy.init(k_init)
+    base, big = policy.apply(params, state), policy.apply(params, scaled)
+    np.testing.assert_allclose(big.warehouses, c * base.warehouses, rtol=1e-5)
+    raw = symmetry_aware(problem, scale_inputs=False, **SMALL_SA)
+    assert not np.allclose(raw.apply(params, scaled).warehouses, c * base.warehouses,
+                           rtol=1e-3)
+
+
 def test_symmetry_aware_rejects_other_networks():
     for name in ("one_store_backlogged", "one_store_lost", "serial"):
         with pytest.raises(ValueError, match="one_warehouse, transshipment"):

@@ -78,3 +78,33 @@ def test_grid_restriction_replaces_an_axis_and_names_the_allowed():
         paper_tables._grid("one_warehouse", False, {"n_store": [5]})
     with pytest.raises(ValueError, match="expected AXIS=V1,V2"):
         paper_tables.parse_grid(["n_stores"])
+
+
+def _record(**fields):
+    base = {"setting": "one_warehouse", "lead_time": 2, "underage_cost": 9.0, "n_stores": 3,
+            "n_train_scenarios": 16, "policy": "vanilla", "estimator": "hdpo",
+            "test_cost": 5.0, "optimum": None, "optimum_is_bound": False, "gap_pct": None,
+            "steps": 10, "seconds": 1.0, "device": "cpu"}
+    return {**base, **fields}
+
+
+def test_merge_joins_parts_and_summaries_compare_within_a_row(tmp_path):
+    meta = {"quick": False, "epochs_override": None, "steps": 10, "overrides": [],
+            "grid": {}, "device": "cpu", "jax": jax.__version__, "note": ""}
+    parts = {
+        "a": [_record(policy="symmetry_aware", test_cost=4.0),
+              _record(policy="symmetry_aware", n_stores=50, test_cost=6.0)],
+        "b": [_record(test_cost=5.0), _record(n_stores=50, test_cost=6.6)],
+        "c": [_record(setting="one_store_lost", lead_time=1, underage_cost=4.0,
+                      estimator=e, test_cost=c, optimum=4.0, gap_pct=100 * (c / 4 - 1))
+              for e, c in (("hdpo", 4.04), ("reinforce", 4.02))],
+    }
+    for stem, cells in parts.items():
+        (tmp_path / f"{stem}.json").write_text(json.dumps({"meta": meta, "cells": cells}))
+    paper_tables.main(["--out", str(tmp_path), "--merge", "a,b,c", "--name", "all"])
+    merged = json.loads((tmp_path / "all.json").read_text())["cells"]
+    assert merged == parts["a"] + parts["b"] + parts["c"]
+    table = (tmp_path / "all.md").read_text()
+    assert "| 3 | 4.000 (+0.0%) | 5.000 (+25.0%) |" in table
+    assert "| 50 | 6.000 (+0.0%) | 6.600 (+10.0%) |" in table
+    assert "| 1 | 4 | +1.00 | +0.50 |" in table and "hdpo: 0, reinforce: 1 of 1" in table

@@ -128,18 +128,26 @@ class SymmetryAwareNet(nn.Module):
         return warehouse, store_net(store_in, context)[..., 0]
 
 
-def _inputs(obs: State):
+def _inputs(obs: State, scaled: bool):
+    """(context input [n, S*slots + slots], warehouse input [n, slots], store input
+    [n, S, slots + features]). With `scaled`, the context and warehouse nets read each
+    store's inventories in units of its own mean demand and the warehouse's in units of
+    the sum of the means; the store net always reads its own raw inventories."""
     n = obs.store_inventory.shape[0]
     store = obs.store_inventory.astype(jnp.float32)
     warehouse = obs.warehouse_inventory[:, 0, :].astype(jnp.float32)
-    context_in = jnp.concatenate([store.reshape(n, -1), warehouse], -1)
     store_in = jnp.concatenate([store, per_store_features(obs)], -1)
+    if scaled:
+        mean = obs.params.demand_mean.astype(jnp.float32)  # [n, S]
+        store = store / mean[..., None]
+        warehouse = warehouse / mean.sum(-1, keepdims=True)
+    context_in = jnp.concatenate([store.reshape(n, -1), warehouse], -1)
     return context_in, warehouse, store_in
 
 
 @functools.cache
 def _symmetry_aware(s: Structure, context_size, context_hidden, store_hidden,
-                    warehouse_hidden, activation, shared, factored) -> Policy:
+                    warehouse_hidden, activation, shared, factored, scaled) -> Policy:
     net = SymmetryAwareNet(context_size, context_hidden, store_hidden, warehouse_hidden,
                            activation, 0 if shared else s.n_stores, factored)
     context_width = s.n_stores * s.store_slots + s.warehouse_slots
@@ -155,7 +163,7 @@ def _symmetry_aware(s: Structure, context_size, context_hidden, store_hidden,
         )
 
     def apply(params, obs: State) -> Action:
-        warehouse_out, store_out = net.apply(params, *_inputs(obs))
+        warehouse_out, store_out = net.apply(params, *_inputs(obs, scaled))
         desired = jax.nn.softplus(store_out)
         on_hand = jax.nn.relu(obs.warehouse_inventory[:, 0, 0])
         stores = proportional_allocation(desired, on_hand, exact=s.transshipment)
@@ -173,6 +181,7 @@ def symmetry_aware(
     activation: str = "elu",
     shared: bool = True,
     factored: bool = True,
+    scale_inputs: bool = True,
 ) -> Policy:
     """The symmetry-aware policy of the paper for one-warehouse networks.
 
@@ -184,6 +193,10 @@ def symmetry_aware(
       shared: one store net for all stores (True) or one per store (the ablation).
       factored: compute the context's share of the store net's first layer once per
         scenario (same parameters and outputs as `factored=False`, fewer FLOPs).
+      scale_inputs: the context and warehouse nets read inventories in units of mean
+        demand (see `_inputs`). Raw inputs grow with the number of stores and saturate
+        the context's sigmoid: at 50 stores and 320 steps, raw reached a test cost of
+        about 18 per store-period where vanilla reached 7.4 in 100.
 
     Returns:
       A cached `Policy`; `params` is the Linen variables dict with sub-trees
@@ -205,7 +218,7 @@ def symmetry_aware(
     return _symmetry_aware(
         s, context_size, as_widths(context_hidden, "context_hidden"),
         as_widths(store_hidden, "store_hidden"), as_widths(warehouse_hidden, "warehouse_hidden"),
-        activation, bool(shared), bool(factored),
+        activation, bool(shared), bool(factored), bool(scale_inputs),
     )
 
 
