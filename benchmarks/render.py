@@ -1,0 +1,97 @@
+"""Paper-table records (`benchmarks.paper_tables`) as Markdown: one row per cell, a
+sample-efficiency summary for one_warehouse, and a gap-by-estimator summary where a grid
+ran several estimators."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import numpy as np
+
+SETTINGS = ("one_store_backlogged", "one_store_lost", "serial", "transshipment",
+            "one_warehouse")
+
+
+def _sample_efficiency(rows: list[dict]) -> list[str]:
+    """One line per number of stores, one column per (policy, training scenarios): the
+    test cost and its excess over the best cell of that line."""
+    columns = sorted({(r["policy"], r["n_train_scenarios"]) for r in rows})
+    head = " | ".join(f"{p} @ {t}" for p, t in columns)
+    lines = ["Sample efficiency: test cost per store-period (excess over the row's best).", "",
+             f"| n | {head} |", "|---" * (len(columns) + 1) + "|"]
+    for n in sorted({r["n_stores"] for r in rows}):
+        cost = {(r["policy"], r["n_train_scenarios"]): r["test_cost"]
+                for r in rows if r["n_stores"] == n}
+        best = min(cost.values())
+        cells = [f"{cost[c]:.3f} (+{100 * (cost[c] / best - 1):.1f}%)" if c in cost else ""
+                 for c in columns]
+        lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def _by_estimator(rows: list[dict]) -> list[str]:
+    """One line per (L, p), one gap column per estimator, and how often each is ahead."""
+    estimators = sorted({r["estimator"] for r in rows})
+    gap = {(r["lead_time"], r["underage_cost"], r["estimator"]): r["gap_pct"] for r in rows}
+    cells = sorted({(r["lead_time"], r["underage_cost"]) for r in rows})
+    lines = ["Gap % by estimator (same data, steps and net).", "",
+             "| L | p | " + " | ".join(estimators) + " |", "|---" * (len(estimators) + 2) + "|"]
+    wins = dict.fromkeys(estimators, 0)
+    for lead, p in cells:
+        gaps = [gap.get((lead, p, e)) for e in estimators]
+        if None not in gaps:
+            wins[estimators[int(np.argmin(gaps))]] += 1
+        shown = ["" if g is None else f"{g:+.2f}" for g in gaps]
+        lines.append(f"| {lead} | {p:g} | " + " | ".join(shown) + " |")
+    lines += ["", "Lower gap in " + ", ".join(f"{e}: {w}" for e, w in wins.items())
+              + f" of {len(cells)} cells.", ""]
+    return lines
+
+
+def _row_order(r: dict):
+    return (r["policy"], r["estimator"], r["n_stores"], r["lead_time"],
+            r.get("correlation", 0.0), r["underage_cost"], r["n_train_scenarios"])
+
+
+def markdown(records: list[dict]) -> str:
+    """Per setting (in SETTINGS order): the summaries that apply, then one row per cell."""
+    lines = []
+    for setting in SETTINGS:
+        rows = [r for r in records if r["setting"] == setting]
+        if not rows:
+            continue
+        lines += [f"### {setting}", ""]
+        if setting == "one_warehouse":
+            lines += _sample_efficiency(rows)
+        if len({r["estimator"] for r in rows}) > 1 and all(r["optimum"] for r in rows):
+            lines += _by_estimator(rows)
+        lines += ["| policy | estimator | n | L | p | rho | train | test cost | optimum | gap % "
+                  "| steps | s/cell |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for r in sorted(rows, key=_row_order):
+            opt = "" if r["optimum"] is None else f"{r['optimum']:.4f}" + (
+                " (bound)" if r["optimum_is_bound"] else "")
+            gap = "" if r["gap_pct"] is None else f"{r['gap_pct']:+.2f}"
+            lines.append(
+                f"| {r['policy']} | {r['estimator']} | {r['n_stores']} | {r['lead_time']} | "
+                f"{r['underage_cost']:g} | {r.get('correlation', '')} | "
+                f"{r['n_train_scenarios']} | {r['test_cost']:.4f} | {opt} | {gap} | "
+                f"{r['steps']} | {r['seconds']:.1f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write(out: pathlib.Path, name: str, meta: dict, records) -> None:
+    """NAME.json and NAME.md with the cells so far (after every group, so a long run
+    that is stopped keeps what it finished)."""
+    (out / f"{name}.json").write_text(json.dumps({"meta": meta, "cells": records}, indent=1))
+    note = f"{meta['note']}\n\n" if meta.get("note") else ""
+    header = (f"# Paper tables{' (quick)' if meta['quick'] else ''}\n\n{note}"
+              f"Device: {meta['device']}; jax {meta['jax']}; "
+              f"epochs override: {meta['epochs_override']}; step budget: {meta['steps']}; "
+              f"overrides: {meta['overrides'] or 'none'}; "
+              f"grid restricted to: {meta['grid'] or 'none'}. "
+              "Seconds are per cell (a program's time divided by the cells it trains).\n\n")
+    (out / f"{name}.md").write_text(header + markdown(records))
+
