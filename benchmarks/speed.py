@@ -262,7 +262,7 @@ def time_torch(case: Case, problem, params, sc, compiled: bool):
     first = time.perf_counter() - start
     steady = _median_ms(run, 1) / 1e3
     compile_s = max(first - steady, 0.0)
-    if dev == "cuda":
+    if on_gpu():
         torch.cuda.reset_peak_memory_stats()
         run()
         return compile_s, run, torch.cuda.max_memory_allocated()

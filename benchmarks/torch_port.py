@@ -127,8 +127,12 @@ def rollout(port: Port, policy, step=None, ignore_periods: int = 0, per_period=F
 
 
 # ----------------------------------------------------------------------------- policies
+def _total_mean(port):
+    return port.p["demand_mean"].sum(-1, keepdim=True)
+
+
 def _supplier_cap(port):
-    return UPPER_BOUND_MULT * port.p["demand_mean"].sum(-1, keepdim=True)
+    return UPPER_BOUND_MULT * _total_mean(port)
 
 
 def mlp(sizes, final=True):
@@ -157,7 +161,7 @@ class Vanilla(nn.Module):
         s = self.s
         n = state[0].shape[0]
         flat = torch.cat([x.reshape(n, -1) for x in state], -1)
-        flat = flat / port.p["demand_mean"].sum(-1, keepdim=True)  # invjax's scale_inputs
+        flat = flat / _total_mean(port)  # invjax's scale_inputs
         out = self.net(flat)
         if s.n_warehouses == 0:
             return F.softplus(out + 1.0), None, None
@@ -202,7 +206,7 @@ class SymmetryAware(nn.Module):
         store, warehouse, _ = state
         n = store.shape[0]
         mean = port.p["demand_mean"]  # the context and warehouse nets read scaled inputs
-        wh = warehouse[:, 0, :] / mean.sum(-1, keepdim=True)
+        wh = warehouse[:, 0, :] / _total_mean(port)
         scaled = (store / mean[..., None]).reshape(n, -1)
         context = torch.sigmoid(self.context(torch.cat([scaled, wh], -1)))
         w_out = self.warehouse(torch.cat([wh, context], -1))

@@ -125,9 +125,14 @@ def per_store_features(obs: State) -> jnp.ndarray:
     )
 
 
+def total_mean(obs: State) -> jnp.ndarray:
+    """The sum of the store mean demands, [n, 1]: the network's scale of inventory."""
+    return obs.params.demand_mean.sum(-1, keepdims=True)
+
+
 def supplier_cap(obs: State) -> jnp.ndarray:
     """Upper bound of a supplier order: 4 x the sum of store mean demands, [n, 1]."""
-    return UPPER_BOUND_MULT * obs.params.demand_mean.sum(-1, keepdims=True)
+    return UPPER_BOUND_MULT * total_mean(obs)
 
 
 def n_parameters(params: Any) -> int:
@@ -142,8 +147,8 @@ def _flat_state(obs: State, with_features: bool, scaled: bool) -> jnp.ndarray:
     parts = [obs.store_inventory, obs.warehouse_inventory, obs.echelon_inventory]
     parts = [p.reshape(n, -1).astype(jnp.float32) for p in parts]
     if scaled:
-        total_mean = obs.params.demand_mean.sum(-1, keepdims=True).astype(jnp.float32)
-        parts = [p / total_mean for p in parts]
+        scale = total_mean(obs).astype(jnp.float32)
+        parts = [p / scale for p in parts]
     if with_features:
         parts.append(per_store_features(obs).reshape(n, -1))
     return jnp.concatenate(parts, axis=-1)

@@ -40,6 +40,7 @@ from invjax.policies.neural import (
     per_store_features,
     saved_if_wide,
     supplier_cap,
+    total_mean,
 )
 from invjax.policies.policy import Policy, proportional_allocation
 from invjax.problem import Problem, Structure
@@ -140,7 +141,7 @@ def _inputs(obs: State, scaled: bool):
     if scaled:
         mean = obs.params.demand_mean.astype(jnp.float32)  # [n, S]
         store = store / mean[..., None]
-        warehouse = warehouse / mean.sum(-1, keepdims=True)
+        warehouse = warehouse / total_mean(obs).astype(jnp.float32)
     context_in = jnp.concatenate([store.reshape(n, -1), warehouse], -1)
     return context_in, warehouse, store_in
 
@@ -195,8 +196,8 @@ def symmetry_aware(
         scenario (same parameters and outputs as `factored=False`, fewer FLOPs).
       scale_inputs: the context and warehouse nets read inventories in units of mean
         demand (see `_inputs`). Raw inputs grow with the number of stores and saturate
-        the context's sigmoid: at 50 stores and 320 steps, raw reached a test cost of
-        about 18 per store-period where vanilla reached 7.4 in 100.
+        the context's sigmoid: at 50 stores, 320 steps reached a test cost of 18.3 per
+        store-period raw and 6.2 scaled.
 
     Returns:
       A cached `Policy`; `params` is the Linen variables dict with sub-trees

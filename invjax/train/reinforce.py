@@ -33,7 +33,7 @@ import optax
 from jax.scipy.stats import norm
 
 from invjax.dynamics import Action, Env, State, complete_action
-from invjax.policies.neural import MLP
+from invjax.policies.neural import MLP, total_mean
 from invjax.policies.policy import proportional_allocation
 from invjax.problem import Problem, Structure
 from invjax.scenarios import Scenarios
@@ -91,7 +91,7 @@ def feasible(structure: Structure, obs: State, order: Action) -> Action:
 def value_features(obs: State, periods: int) -> jnp.ndarray:
     """Value-net input [n, F]: inventories / total mean demand, and periods left / T."""
     n = obs.store_inventory.shape[0]
-    scale = obs.params.demand_mean.sum(-1, keepdims=True)
+    scale = total_mean(obs)
     parts = [obs.store_inventory, obs.warehouse_inventory, obs.echelon_inventory]
     flat = jnp.concatenate([p.reshape(n, -1) for p in parts], axis=-1) / scale
     left = jnp.broadcast_to((periods - obs.period) / periods, (n, 1))
