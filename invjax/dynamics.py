@@ -16,6 +16,9 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+import numpy as np
+
+from invjax.network import Network
 from invjax.problem import Params, Problem, Structure
 
 # A policy marks with `jax.ad_checkpoint.checkpoint_name(x, RESIDUAL)` the intermediates
@@ -32,19 +35,22 @@ class State:
     warehouse_inventory: jnp.ndarray  # [n, n_warehouses, warehouse_slots]
     echelon_inventory: jnp.ndarray  # [n, n_echelons, echelon_slots]
     period: jnp.ndarray  # [] int32, index of the current period
-    params: Params  # per-scenario parameters, leaves [n, locations]
+    params: Params  # per-scenario parameters, leaves [n, locations or edges]
+    past_demand: jnp.ndarray  # [n, n_stores, demand_history] last demands, oldest first
 
 
 class Action(NamedTuple):
-    """Orders of one period; `None` for a location type the network lacks."""
+    """Flows of one period on every edge, grouped by the kind of their destination
+    (`Network.edges_into` order); `None` for a kind the network lacks. Where every
+    location has one inbound edge, entry i is location i's order."""
 
-    stores: jnp.ndarray  # [n, n_stores]
-    warehouses: Optional[jnp.ndarray] = None  # [n, n_warehouses]
-    echelons: Optional[jnp.ndarray] = None  # [n, n_echelons], echelon 0 most upstream
+    stores: jnp.ndarray  # [n, edges into stores]
+    warehouses: Optional[jnp.ndarray] = None  # [n, edges into warehouses]
+    echelons: Optional[jnp.ndarray] = None  # [n, edges into echelons]
 
 
 class LocationCost(NamedTuple):
-    """Cost of one period per location."""
+    """Cost of one period per location (edge costs count at their destination)."""
 
     stores: jnp.ndarray  # [..., n_stores]
     warehouses: jnp.ndarray  # [..., n_warehouses]
@@ -54,14 +60,19 @@ class LocationCost(NamedTuple):
         return self.stores.sum(-1) + self.warehouses.sum(-1) + self.echelons.sum(-1)
 
 
+_FLOWS = {"store": "stores", "warehouse": "warehouses", "echelon": "echelons"}
+_INVENTORY = {k: f"{k}_inventory" for k in _FLOWS}
+_PREFIX = {"store": "", "warehouse": "warehouse_", "echelon": "echelon_"}
+
+
 def advance(inventory: jnp.ndarray, post: jnp.ndarray, order: jnp.ndarray, lead_time):
     """Receives pipe_1, shifts the pipeline and books `order` to arrive in `lead_time`.
 
     Args:
       inventory: [m, K] vectors [on_hand, pipe_1, ..., pipe_{K-1}].
       post: [m] on-hand after this period's demand or shipments.
-      order: [m] this period's orders.
-      lead_time: [m] ints in 1..K.
+      order: [m] this period's orders, or [m, d] flows on d inbound edges each.
+      lead_time: ints in 1..K, shaped as `order` (0 books nothing: a padding edge).
 
     Returns:
       [m, K] next vectors.
@@ -72,7 +83,10 @@ def advance(inventory: jnp.ndarray, post: jnp.ndarray, order: jnp.ndarray, lead_
     # the slot axis would transpose into a reduction over slots, which XLA:CPU runs as
     # a separate library call every period.
     k = inventory.shape[-1]
-    booked = [jnp.where(lead_time == j + 1, order, 0.0) for j in range(k)]
+    if order.ndim == 1:
+        booked = [jnp.where(lead_time == j + 1, order, 0.0) for j in range(k)]
+    else:
+        booked = [jnp.where(lead_time == j + 1, order, 0.0).sum(-1) for j in range(k)]
     slots = [inventory[:, j + 1] + booked[j] for j in range(k - 1)] + [booked[k - 1]]
     slots[0] = slots[0] + post
     return jnp.stack(slots, axis=-1)
@@ -90,45 +104,99 @@ def store_cost(structure: Structure, on_hand, demand, params: Params):
     return cost, post
 
 
+def _inbound_table(network: Network, kind: str) -> np.ndarray:
+    """[locations of kind, max in-degree] positions of inbound edges in the kind's group,
+    padded with the group's size (an appended zero flow)."""
+    rows = [[j for _, j in network.inbound(loc.name)] for loc in network.of_kind(kind)]
+    width = max(len(r) for r in rows)
+    pad = len(network.edges_into(kind))
+    return np.asarray([r + [pad] * (width - len(r)) for r in rows], np.int32)
+
+
+def _per_location(network: Network, kind: str, values: jnp.ndarray, fill) -> jnp.ndarray:
+    """Edge values [edges into kind] as [locations, in-degree] (padding: `fill`)."""
+    padded = jnp.concatenate([values, jnp.full((1,), fill, values.dtype)])
+    return padded[_inbound_table(network, kind)]
+
+
+def receive(network: Network, kind: str, inventory, post, flows, lead_time, unit_cost):
+    """Books this period's inbound flows of every location of `kind`.
+
+    Returns:
+      (next inventory [m, K], cost of the inbound flows [m]).
+    """
+    if network.one_inbound_in_order(kind):
+        return advance(inventory, post, flows, lead_time), unit_cost * flows
+    flows = _per_location(network, kind, flows, 0.0)
+    lead = _per_location(network, kind, lead_time, 0)
+    cost = (_per_location(network, kind, unit_cost, 0.0) * flows).sum(-1)
+    return advance(inventory, post, flows, lead), cost
+
+
+def shipped(network: Network, kind: str, action: Action) -> jnp.ndarray:
+    """Sum of the outbound flows of every location of `kind` ([m], one scenario)."""
+    totals = []
+    for loc in network.of_kind(kind):
+        by_group: dict[str, list[int]] = {}
+        for group, j in network.outbound(loc.name):
+            by_group.setdefault(group, []).append(j)
+        total = jnp.zeros((), action.stores.dtype)
+        for i, (group, positions) in enumerate(by_group.items()):
+            flows = getattr(action, _FLOWS[group])
+            first, last = positions[0], positions[-1]
+            if positions == list(range(first, last + 1)):
+                part = flows[first:last + 1].sum()
+            else:
+                part = flows[np.asarray(positions)].sum()
+            total = part if i == 0 else total + part
+        totals.append(total)
+    return jnp.stack(totals)
+
+
 def transition_one(structure: Structure, state: State, action: Action, demand):
-    """One period of a single scenario (no batch axis). Returns (state, LocationCost)."""
-    p = state.params
+    """One period of a single scenario (no batch axis). Returns (state, LocationCost).
+
+    SPEC §2 and §7: stores meet demand; every other location ships its outbound flows;
+    every edge's flow is booked at its lead time and charged its unit cost.
+    """
+    net, p = structure.network, state.params
     s_cost, s_post = store_cost(structure, state.store_inventory[:, 0], demand, p)
-    store_inventory = advance(state.store_inventory, s_post, action.stores, p.lead_time)
-
-    w_inv = state.warehouse_inventory
-    w_post = w_inv[:, 0] - action.stores.sum()
-    w_cost = (
-        p.warehouse_holding_cost * jax.nn.relu(w_post)
-        + p.warehouse_procurement_cost * action.warehouses
-    )
-    warehouse_inventory = advance(w_inv, w_post, action.warehouses, p.warehouse_lead_time)
-
-    e_inv = state.echelon_inventory
-    downstream = jnp.concatenate([action.echelons[1:], action.warehouses.sum(keepdims=True)])
-    e_post = e_inv[:, 0] - downstream[: structure.n_echelons]
-    e_cost = p.echelon_holding_cost * jax.nn.relu(e_post)
-    echelon_inventory = advance(e_inv, e_post, action.echelons, p.echelon_lead_time)
-
-    next_state = state.replace(
-        store_inventory=store_inventory,
-        warehouse_inventory=warehouse_inventory,
-        echelon_inventory=echelon_inventory,
-    )
-    return next_state, LocationCost(s_cost, w_cost, e_cost)
+    store_inventory, s_edge = receive(net, "store", state.store_inventory, s_post,
+                                      action.stores, p.lead_time, p.procurement_cost)
+    out = {"store_inventory": store_inventory}
+    costs = {"store": s_cost + s_edge}
+    for kind in ("warehouse", "echelon"):
+        inventory = getattr(state, _INVENTORY[kind])
+        if not net.count(kind):
+            out[_INVENTORY[kind]] = inventory
+            costs[kind] = jnp.zeros((0,), inventory.dtype)
+            continue
+        post = inventory[:, 0] - shipped(net, kind, action)
+        prefix = _PREFIX[kind]
+        inventory, edge_cost = receive(
+            net, kind, inventory, post, getattr(action, _FLOWS[kind]),
+            getattr(p, f"{prefix}lead_time"), getattr(p, f"{prefix}procurement_cost"))
+        out[_INVENTORY[kind]] = inventory
+        costs[kind] = getattr(p, f"{prefix}holding_cost") * jax.nn.relu(post) + edge_cost
+    if structure.demand_history:
+        out["past_demand"] = jnp.concatenate(
+            [state.past_demand[:, 1:], demand[:, None].astype(state.past_demand.dtype)], -1)
+    next_state = state.replace(**out)
+    return next_state, LocationCost(costs["store"], costs["warehouse"], costs["echelon"])
 
 
 def complete_action(structure: Structure, action: Action) -> Action:
     """Replaces `None` entries by empty [n, 0] arrays and checks shapes."""
+    if not isinstance(action, Action):
+        raise ValueError(f"action: expected an invjax.Action, got {type(action).__name__}")
     stores = jnp.asarray(action.stores)
+    if stores.ndim != 2:
+        raise ValueError(f"Action.stores: expected shape [n, {structure.count('lead_time')}] "
+                         f"(scenarios, edges into stores), got {list(stores.shape)}")
     n = stores.shape[0]
-    expected = {
-        "stores": structure.n_stores,
-        "warehouses": structure.n_warehouses,
-        "echelons": structure.n_echelons,
-    }
     out = {}
-    for field, count in expected.items():
+    for kind, field in _FLOWS.items():
+        count = len(structure.network.edges_into(kind))
         value = getattr(action, field)
         if value is None:
             if count:
@@ -161,12 +229,13 @@ class Env:
             echelon_inventory=scenarios.echelon_inventory,
             period=jnp.zeros((), jnp.int32),
             params=scenarios.params,
+            past_demand=scenarios.past_demand,
         )
 
     def transition(self, state: State, action: Action, demand) -> tuple[State, LocationCost]:
         """One period for all scenarios; cost broken down per location ([n, count])."""
         action = complete_action(self.structure, action)
-        body = jax.vmap(transition_one, in_axes=(None, State(0, 0, 0, None, 0), 0, 0))
+        body = jax.vmap(transition_one, in_axes=(None, State(0, 0, 0, None, 0, 0), 0, 0))
         next_state, cost = body(self.structure, state, action, demand)
         return next_state.replace(period=state.period + 1), cost
 

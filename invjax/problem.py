@@ -1,6 +1,6 @@
 """A problem = static network structure + per-instance parameters (a pytree).
 
-The structure (counts, pipeline widths, lost/backlogged, cost/profit, demand model) is
+The structure (the network, lost/backlogged, cost/profit, demand model) is
 hashable and fixes array shapes, so it is a static argument of every jitted function.
 The parameters are arrays that can be batched, vmapped and differentiated.
 
@@ -15,6 +15,8 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
+
+from invjax.network import Network
 
 DISTRIBUTIONS = ("normal", "poisson")
 
@@ -33,35 +35,94 @@ class Demand:
 
 @dataclasses.dataclass(frozen=True)
 class Structure:
-    """Static structure of an inventory network; hashable, fixes all shapes."""
+    """Static structure of an inventory problem; hashable, fixes all shapes.
+
+    The topology lives in `network` (`invjax.network`); counts and widths are read
+    from it.
+    """
 
     name: str
-    n_stores: int
-    n_warehouses: int  # 0 (stores order from the supplier) or 1
-    n_echelons: int  # upstream stages of a serial chain; echelon 0 is the most upstream
-    store_slots: int  # K of a store vector [on_hand, pipe_1..pipe_{K-1}]
-    warehouse_slots: int
-    echelon_slots: int
+    network: Network
     lost_demand: bool
     maximize_profit: bool = False
-    transshipment: bool = False  # the centre cannot hold stock: its policies ship all
     demand: Demand = Demand()
+    demand_history: int = 0  # past demands per store kept in the state (policy input)
+
+    @property
+    def n_stores(self) -> int:
+        return self.network.count("store")
+
+    @property
+    def n_warehouses(self) -> int:
+        return self.network.count("warehouse")
+
+    @property
+    def n_echelons(self) -> int:
+        return self.network.count("echelon")
+
+    @property
+    def store_slots(self) -> int:
+        return self.network.width("store")
+
+    @property
+    def warehouse_slots(self) -> int:
+        return self.network.width("warehouse")
+
+    @property
+    def echelon_slots(self) -> int:
+        return self.network.width("echelon")
+
+    @property
+    def transshipment(self) -> bool:
+        """A warehouse that keeps nothing: its policies ship all it holds."""
+        return any(not w.keeps_stock for w in self.network.of_kind("warehouse"))
+
+    def count(self, field: str) -> int:
+        """Entries of a `Params` field: locations of its kind, or edges into that kind."""
+        kind = FIELD_KINDS[field]
+        if field in EDGE_FIELDS:
+            return len(self.network.edges_into(kind))
+        return self.network.count(kind)
+
+
+# Params field -> kind of location it belongs to (edge fields: the edges into that kind).
+FIELD_KINDS = {
+    "holding_cost": "store", "underage_cost": "store", "demand_mean": "store",
+    "demand_std": "store", "warehouse_holding_cost": "warehouse",
+    "echelon_holding_cost": "echelon",
+    "lead_time": "store", "warehouse_lead_time": "warehouse", "echelon_lead_time": "echelon",
+    "procurement_cost": "store", "warehouse_procurement_cost": "warehouse",
+    "echelon_procurement_cost": "echelon",
+}
+EDGE_FIELDS = {  # field -> attribute of `Edge` it defaults to
+    "lead_time": "lead_time", "warehouse_lead_time": "lead_time",
+    "echelon_lead_time": "lead_time", "procurement_cost": "cost",
+    "warehouse_procurement_cost": "cost", "echelon_procurement_cost": "cost",
+}
+REQUIRED_FIELDS = ("holding_cost", "underage_cost", "demand_mean", "demand_std")
+_INT_FIELDS = ("lead_time", "warehouse_lead_time", "echelon_lead_time")
 
 
 @struct.dataclass
 class Params:
-    """Per-instance parameters. Leaves may carry leading batch axes (e.g. scenarios)."""
+    """Per-instance parameters. Leaves may carry leading batch axes (e.g. scenarios).
+
+    Location fields have one entry per location of their kind; edge fields one per edge
+    into that kind, in `Network.edges_into` order (= per location when each has one).
+    """
 
     holding_cost: jnp.ndarray  # [..., n_stores]
     underage_cost: jnp.ndarray  # [..., n_stores] (unit margin in profit mode)
-    lead_time: jnp.ndarray  # [..., n_stores] int32, 1 <= L <= store_slots
+    lead_time: jnp.ndarray  # [..., store edges] int32, 1 <= L <= store_slots
     demand_mean: jnp.ndarray  # [..., n_stores]
     demand_std: jnp.ndarray  # [..., n_stores]
     warehouse_holding_cost: jnp.ndarray  # [..., n_warehouses]
-    warehouse_procurement_cost: jnp.ndarray  # [..., n_warehouses]
-    warehouse_lead_time: jnp.ndarray  # [..., n_warehouses] int32
+    warehouse_procurement_cost: jnp.ndarray  # [..., warehouse edges]
+    warehouse_lead_time: jnp.ndarray  # [..., warehouse edges] int32
     echelon_holding_cost: jnp.ndarray  # [..., n_echelons]
-    echelon_lead_time: jnp.ndarray  # [..., n_echelons] int32
+    echelon_lead_time: jnp.ndarray  # [..., echelon edges] int32
+    procurement_cost: jnp.ndarray  # [..., store edges] per unit ordered over the edge
+    echelon_procurement_cost: jnp.ndarray  # [..., echelon edges]
 
 
 @struct.dataclass
@@ -72,15 +133,14 @@ class Problem:
     params: Params
 
 
-_INT_FIELDS = ("lead_time", "warehouse_lead_time", "echelon_lead_time")
-
-
 def make_problem(structure: Structure, **params: Any) -> Problem:
     """Builds and validates a problem from a structure and parameter arrays.
 
     Args:
       structure: the static structure.
-      **params: every field of `Params`; scalars broadcast to their location count.
+      **params: fields of `Params`; scalars broadcast to their count. Edge fields
+        (lead times, procurement costs) default to the network's edges; warehouse and
+        echelon holding costs to 0.
 
     Returns:
       A validated `Problem`.
@@ -89,26 +149,23 @@ def make_problem(structure: Structure, **params: Any) -> Problem:
       ValueError: naming the offending field and what is allowed.
     """
     validate_structure(structure)
-    counts = {
-        "": structure.n_stores,
-        "warehouse_": structure.n_warehouses,
-        "echelon_": structure.n_echelons,
-    }
     fields = {f.name for f in dataclasses.fields(Params)}
     unknown = set(params) - fields
     if unknown:
         raise ValueError(f"unknown parameter(s) {sorted(unknown)}; allowed: {sorted(fields)}")
-    missing = {
-        f for f in fields if f not in params and not f.startswith(("warehouse_", "echelon_"))
-    }
+    missing = set(REQUIRED_FIELDS) - set(params)
     if missing:
         raise ValueError(f"missing parameter(s) {sorted(missing)}")
     arrays = {}
     for field in sorted(fields):
-        prefix = next(p for p in ("warehouse_", "echelon_", "") if field.startswith(p))
-        n = counts[prefix]
-        value = params.get(field, 0.0)
-        value = np.asarray(value, dtype=np.float64)
+        n = structure.count(field)
+        if field in params:
+            value = _as_array(field, params[field])
+        elif field in EDGE_FIELDS:
+            edges = structure.network.edges_into(FIELD_KINDS[field])
+            value = np.asarray([getattr(e, EDGE_FIELDS[field]) for e in edges], np.float64)
+        else:
+            value = np.zeros(())
         if value.ndim == 0:
             value = np.full((n,), value)
         if value.shape != (n,):
@@ -124,19 +181,21 @@ def make_problem(structure: Structure, **params: Any) -> Problem:
     return problem
 
 
+def _as_array(field: str, value) -> np.ndarray:
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{field}: expected a number or a list of numbers, "
+                         f"got {value!r}") from None
+
+
 def validate_structure(s: Structure) -> None:
     """Checks the static structure; raises ValueError naming the field."""
-    if s.n_stores < 1:
-        raise ValueError(f"n_stores: must be >= 1, got {s.n_stores}")
-    if s.n_warehouses not in (0, 1):
-        raise ValueError(f"n_warehouses: allowed 0 or 1, got {s.n_warehouses}")
-    if s.n_echelons < 0:
-        raise ValueError(f"n_echelons: must be >= 0, got {s.n_echelons}")
-    if s.n_echelons > 0 and s.n_warehouses == 0:
-        raise ValueError("n_echelons: a serial chain needs a warehouse (n_warehouses=1)")
-    for name in ("store_slots", "warehouse_slots", "echelon_slots"):
-        if getattr(s, name) < 1:
-            raise ValueError(f"{name}: must be >= 1, got {getattr(s, name)}")
+    if not isinstance(s.network, Network):
+        raise ValueError(f"network: expected an invjax.network.Network, got {s.network!r}")
+    if isinstance(s.demand_history, bool) or not isinstance(s.demand_history, int) \
+            or s.demand_history < 0:
+        raise ValueError(f"demand_history: must be an integer >= 0, got {s.demand_history!r}")
     d = s.demand
     if d.distribution not in DISTRIBUTIONS:
         raise ValueError(
@@ -152,8 +211,6 @@ def validate_structure(s: Structure) -> None:
         raise ValueError(
             f"demand.seasonal_amplitude: must lie in [0, 1], got {d.seasonal_amplitude}"
         )
-    if s.transshipment and s.n_warehouses != 1:
-        raise ValueError("transshipment: needs exactly one warehouse (the centre)")
 
 
 def validate_params(s: Structure, p: Params) -> None:
@@ -178,6 +235,8 @@ def validate_params(s: Structure, p: Params) -> None:
         "warehouse_holding_cost",
         "warehouse_procurement_cost",
         "echelon_holding_cost",
+        "procurement_cost",
+        "echelon_procurement_cost",
     ):
         value = np.asarray(getattr(p, field))
         if not np.all(np.isfinite(value)) or (value.size and value.min() < 0):

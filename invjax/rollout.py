@@ -33,6 +33,7 @@ def _validate(structure: Structure, scenarios: Scenarios, ignore_periods: int) -
         "store_inventory": (scenarios.n, s.n_stores, s.store_slots),
         "warehouse_inventory": (scenarios.n, s.n_warehouses, s.warehouse_slots),
         "echelon_inventory": (scenarios.n, s.n_echelons, s.echelon_slots),
+        "past_demand": (scenarios.n, s.n_stores, s.demand_history),
     }
     for field, shape in expected.items():
         got = tuple(getattr(scenarios, field).shape)

@@ -25,7 +25,8 @@ class Scenarios:
     store_inventory: jnp.ndarray  # [n, n_stores, store_slots] initial
     warehouse_inventory: jnp.ndarray  # [n, n_warehouses, warehouse_slots] initial
     echelon_inventory: jnp.ndarray  # [n, n_echelons, echelon_slots] initial
-    params: Params  # per-scenario parameters, leaves [n, locations]
+    params: Params  # per-scenario parameters, leaves [n, locations or edges]
+    past_demand: jnp.ndarray  # [n, n_stores, demand_history] demand before period 0
     ignore_periods: int = struct.field(pytree_node=False, default=0)  # warm-up periods
 
     @property
@@ -128,6 +129,7 @@ def sample(
         warehouse_inventory=jnp.zeros((n, s.n_warehouses, s.warehouse_slots)),
         echelon_inventory=jnp.zeros((n, s.n_echelons, s.echelon_slots)),
         params=per_scenario(problem.params, n),
+        past_demand=jnp.zeros((n, s.n_stores, s.demand_history)),
         ignore_periods=ignore_periods,
     )
 
@@ -158,13 +160,16 @@ def from_arrays(
     echelon_inventory=None,
     *,
     params: Params | None = None,
+    past_demand=None,
     ignore_periods: int = 0,
 ) -> Scenarios:
     """Scenarios from user data: demand [n, T, n_stores] and initial inventories.
 
     Args:
-      params: optional per-scenario parameters (leaves [n, locations]), e.g. to give
-        every scenario its own lead times; defaults to the problem's.
+      params: optional per-scenario parameters (leaves [n, locations or edges]), e.g.
+        to give every scenario its own lead times; defaults to the problem's.
+      past_demand: optional [n, n_stores, demand_history] demand before period 0
+        (zeros by default).
     """
     s = problem.structure
     demand = np.asarray(demand, dtype=np.float32)
@@ -180,6 +185,7 @@ def from_arrays(
         "store_inventory": (store_inventory, (n, s.n_stores, s.store_slots)),
         "warehouse_inventory": (warehouse_inventory, (n, s.n_warehouses, s.warehouse_slots)),
         "echelon_inventory": (echelon_inventory, (n, s.n_echelons, s.echelon_slots)),
+        "past_demand": (past_demand, (n, s.n_stores, s.demand_history)),
     }
     arrays = {}
     for field, (value, shape) in shapes.items():
@@ -192,9 +198,11 @@ def from_arrays(
     if params is None:
         params = per_scenario(problem.params, n)
     else:
-        for field, leaf in zip(params.__dataclass_fields__, jax.tree.leaves(params)):
-            if leaf.shape[0] != n:
-                raise ValueError(f"params.{field}: expected leading axis {n}, got {leaf.shape}")
+        for field in params.__dataclass_fields__:
+            shape = tuple(np.shape(getattr(params, field)))
+            if shape != (n, s.count(field)):
+                raise ValueError(f"params.{field}: expected shape {[n, s.count(field)]}, "
+                                 f"got {list(shape)}")
         validate_params(s, params)
     return Scenarios(
         demand=jnp.asarray(demand), params=params, ignore_periods=ignore_periods, **arrays

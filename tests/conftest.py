@@ -69,31 +69,30 @@ def slots(structure):
     }
 
 
-def counts(structure):
-    return {"": structure.n_stores, "warehouse_": structure.n_warehouses,
-            "echelon_": structure.n_echelons}
+COST_RANGES = {"holding_cost": (0.5, 1.5), "underage_cost": (2.0, 12.0),
+               "warehouse_holding_cost": (0.1, 0.6),
+               "warehouse_procurement_cost": (0.0, 0.3),
+               "echelon_holding_cost": (0.05, 0.3),
+               "procurement_cost": (0.0, 0.3), "echelon_procurement_cost": (0.0, 0.3)}
+# Costs the SPEC §2 oracle (`reference_sim.py`) has no notion of: the edge costs of SPEC
+# §7 into stores and echelons; kept at the instance's (zero) values unless asked for.
+SPEC7_ONLY = ("procurement_cost", "echelon_procurement_cost")
 
 
 def random_params(problem: invjax.Problem, rng: np.random.Generator, n: int,
-                  *, vary_costs: bool = True) -> Params:
-    """Per-scenario parameters [n, locations]: lead times uniform in 1..slots per scenario
-    and location; costs (optionally) varied per scenario, all >= 0."""
+                  *, vary_costs: bool = True, edge_costs: bool = False) -> Params:
+    """Per-scenario parameters [n, locations or edges]: lead times uniform in 1..slots
+    per scenario and edge; costs (optionally) varied per scenario, all >= 0."""
     s = problem.structure
     base = jax.tree.map(np.asarray, problem.params)
     k = slots(s)
-    c = counts(s)
     out = {}
     for field in Params.__dataclass_fields__:
-        prefix = "warehouse_" if field.startswith("warehouse_") else (
-            "echelon_" if field.startswith("echelon_") else "")
-        m = c[prefix]
+        m = s.count(field)
         if field in k:
             out[field] = rng.integers(1, k[field] + 1, size=(n, m)).astype(np.int32)
-        elif vary_costs and field.endswith("cost"):
-            lo, hi = {"holding_cost": (0.5, 1.5), "underage_cost": (2.0, 12.0),
-                      "warehouse_holding_cost": (0.1, 0.6),
-                      "warehouse_procurement_cost": (0.0, 0.3),
-                      "echelon_holding_cost": (0.05, 0.3)}[field]
+        elif vary_costs and field in COST_RANGES and (edge_costs or field not in SPEC7_ONLY):
+            lo, hi = COST_RANGES[field]
             out[field] = rng.uniform(lo, hi, size=(n, m)).astype(np.float32)
         else:
             out[field] = np.broadcast_to(getattr(base, field), (n, m)).astype(np.float32)

@@ -17,6 +17,8 @@ from typing import Any, Callable
 import numpy as np
 import yaml
 
+from invjax.network import SUPPLIER, Edge, Network
+from invjax.networks import chain, one_warehouse, stores
 from invjax.problem import Demand, Problem, Structure, make_problem
 
 _DIR = pathlib.Path(__file__).parent
@@ -24,18 +26,15 @@ _DIR = pathlib.Path(__file__).parent
 
 def _one_store(name: str, lost: bool):
     def build(c: dict) -> Problem:
-        slots = max(int(c["inventory_periods"]), int(c["lead_time"]))
         _check_lead_time(c["lead_time"])
+        (store,) = stores(1, int(c["inventory_periods"]))
+        network = Network((store,), (Edge(SUPPLIER, store.name, int(c["lead_time"])),))
         demand = Demand("poisson", clip=False) if lost else Demand("normal", clip=True)
-        structure = Structure(
-            name=name, n_stores=1, n_warehouses=0, n_echelons=0, store_slots=slots,
-            warehouse_slots=1, echelon_slots=1, lost_demand=lost, demand=demand,
-        )
+        structure = Structure(name=name, network=network, lost_demand=lost, demand=demand)
         return make_problem(
             structure,
             holding_cost=c["holding_cost"],
             underage_cost=c["underage_cost"],
-            lead_time=c["lead_time"],
             demand_mean=c["demand_mean"],
             demand_std=np.sqrt(c["demand_mean"]) if lost else c["demand_std"],
         )
@@ -54,18 +53,17 @@ def _serial(c: dict) -> Problem:
     for value in lead_times + [c["lead_time"]]:
         _check_lead_time(value)
     n_echelons = len(lead_times) - 1
-    structure = Structure(
-        name="serial", n_stores=1, n_warehouses=1, n_echelons=n_echelons,
-        store_slots=max(int(c["inventory_periods"]), int(c["lead_time"])),
-        warehouse_slots=lead_times[-1], echelon_slots=max(lead_times[:-1], default=1),
-        lost_demand=False, demand=Demand("normal", clip=True),
-    )
+    names = [f"echelon_{k}" for k in range(n_echelons)] + ["warehouse", "store"]
+    kinds = ["echelon"] * n_echelons + ["warehouse", "store"]
+    slots = [1] * (n_echelons + 1) + [int(c["inventory_periods"])]
+    network = chain(names, kinds, lead_times + [int(c["lead_time"])], slots)
+    structure = Structure(name="serial", network=network, lost_demand=False,
+                          demand=Demand("normal", clip=True))
     return make_problem(
         structure,
         holding_cost=c["holding_cost"], underage_cost=c["underage_cost"],
-        lead_time=c["lead_time"], demand_mean=c["demand_mean"], demand_std=c["demand_std"],
-        warehouse_holding_cost=holding[-1], warehouse_lead_time=lead_times[-1],
-        echelon_holding_cost=holding[:-1], echelon_lead_time=lead_times[:-1],
+        demand_mean=c["demand_mean"], demand_std=c["demand_std"],
+        warehouse_holding_cost=holding[-1], echelon_holding_cost=holding[:-1],
     )
 
 
@@ -84,18 +82,15 @@ def _transshipment(c: dict) -> Problem:
     n, _, mean, std = _store_draws(c)
     _check_lead_time(c["lead_time"])
     _check_lead_time(c["warehouse_lead_time"])
+    network = one_warehouse([int(c["lead_time"])] * n, int(c["inventory_periods"]),
+                                     c["warehouse_lead_time"], keeps_stock=False)
     structure = Structure(
-        name="transshipment", n_stores=n, n_warehouses=1, n_echelons=0,
-        store_slots=max(int(c["inventory_periods"]), int(c["lead_time"])),
-        warehouse_slots=int(c["warehouse_lead_time"]), echelon_slots=1, lost_demand=False,
-        transshipment=True,
+        name="transshipment", network=network, lost_demand=False,
         demand=Demand("normal", clip=False, correlation=float(c["correlation"])),
     )
     return make_problem(
         structure, holding_cost=c["holding_cost"], underage_cost=c["underage_cost"],
-        lead_time=c["lead_time"], demand_mean=mean, demand_std=std,
-        warehouse_holding_cost=c["warehouse_holding_cost"],
-        warehouse_lead_time=c["warehouse_lead_time"],
+        demand_mean=mean, demand_std=std, warehouse_holding_cost=c["warehouse_holding_cost"],
     )
 
 
@@ -107,18 +102,17 @@ def _one_warehouse(c: dict) -> Problem:
     holding = rng.uniform(0.7, 1.3, n)
     underage = rng.uniform(6.3, 11.7, n)
     lead_time = rng.choice(choices, n)
+    network = one_warehouse(
+        lead_time, max(int(c["inventory_periods"]), max(choices)), c["warehouse_lead_time"],
+        keeps_stock=True)
     structure = Structure(
-        name="one_warehouse", n_stores=n, n_warehouses=1, n_echelons=0,
-        store_slots=max(int(c["inventory_periods"]), max(choices)),
-        warehouse_slots=int(c["warehouse_lead_time"]), echelon_slots=1, lost_demand=True,
+        name="one_warehouse", network=network, lost_demand=True,
         maximize_profit=bool(c["maximize_profit"]),
         demand=Demand("normal", clip=True, correlation=float(c["correlation"])),
     )
     return make_problem(
-        structure, holding_cost=holding, underage_cost=underage, lead_time=lead_time,
-        demand_mean=mean, demand_std=std,
-        warehouse_holding_cost=c["warehouse_holding_cost"],
-        warehouse_lead_time=c["warehouse_lead_time"],
+        structure, holding_cost=holding, underage_cost=underage,
+        demand_mean=mean, demand_std=std, warehouse_holding_cost=c["warehouse_holding_cost"],
     )
 
 
