@@ -57,3 +57,63 @@ def proportional_allocation(desired: jnp.ndarray, available: jnp.ndarray, *, exa
     total = desired.sum(-1, keepdims=True)
     ratio = available[:, None] / (total + 1e-15)
     return desired * (ratio if exact else jnp.minimum(1.0, ratio))
+
+
+_FLOW_FIELDS = {"store": "stores", "warehouse": "warehouses", "echelon": "echelons"}
+
+
+def on_hand(obs, name: str, network) -> jnp.ndarray:
+    """On-hand [n] of location `name` in the batched observation."""
+    kind, i = network.index(name)
+    return getattr(obs, f"{kind}_inventory")[:, i, 0]
+
+
+def allocate(network, obs, desired):
+    """Makes desired flows feasible: every supplying location's outbound flows are scaled
+    in proportion so that they never exceed its on-hand (SPEC §7); a location that
+    keeps no stock (transshipment centre) ships all of it. Supplier edges are unchanged.
+
+    Args:
+      network: the problem's `invjax.network.Network`.
+      obs: the batched `State`.
+      desired: an `Action` of nonnegative desired flows ([n, edges] per kind; `None`
+        for a kind without edges).
+
+    Returns:
+      An `Action` of feasible flows. Where one location supplies a contiguous run of
+      edges (every setting of the paper), this is `proportional_allocation` on it.
+
+    References: Alvo, Russo, Kanoria (2023), arXiv 2306.11246, Section 6; SPEC §7.
+    """
+    # Per group: a list of (start, stop, source) runs covering its edges in order.
+    scaled = {}
+    for kind, field in _FLOW_FIELDS.items():
+        flows = getattr(desired, field)
+        edges = network.edges_into(kind)
+        if flows is None or not edges:
+            scaled[field] = flows
+            continue
+        parts, start = [], 0
+        for j in range(1, len(edges) + 1):
+            if j < len(edges) and edges[j].source == edges[start].source:
+                continue
+            run, source = flows[:, start:j], edges[start].source
+            if source != "supplier":
+                keeps = network.location(source).keeps_stock
+                run = _scale_run(network, obs, desired, source, run, exact=not keeps)
+            parts.append(run)
+            start = j
+        scaled[field] = parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=-1)
+    return type(desired)(**scaled)
+
+
+def _scale_run(network, obs, desired, source, run, *, exact):
+    """Scales one run of `source`'s edges by that source's on-hand over all its flows."""
+    outbound = network.outbound(source)
+    if len(outbound) == run.shape[-1]:  # the run is all of the source's edges
+        return proportional_allocation(run, on_hand(obs, source, network), exact=exact)
+    total = sum(getattr(desired, _FLOW_FIELDS[g])[:, j] for g, j in outbound)
+    available = jax.nn.relu(on_hand(obs, source, network))
+    ratio = available / (total + 1e-15)
+    ratio = ratio if exact else jnp.minimum(1.0, ratio)
+    return run * ratio[:, None]
