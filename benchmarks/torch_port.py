@@ -44,6 +44,7 @@ class Port:
     warehouse_slot: torch.Tensor
     echelon_slot: torch.Tensor
     ignore_periods: int = 0
+    tables: Optional[dict] = None  # general networks only (`network_tables`)
 
     @classmethod
     def from_invjax(cls, problem, scenarios, ignore_periods: Optional[int] = None,
@@ -53,6 +54,8 @@ class Port:
 
         def slot(lead, width):
             return F.one_hot(lead.long() - 1, width).to(dtype)
+
+        general = not all(s.network.one_inbound_in_order(k) for k in KINDS)
 
         return cls(
             structure=s,
@@ -65,7 +68,81 @@ class Port:
             warehouse_slot=slot(prm["warehouse_lead_time"], s.warehouse_slots),
             echelon_slot=slot(prm["echelon_lead_time"], s.echelon_slots),
             ignore_periods=scenarios.ignore_periods if ignore_periods is None else ignore_periods,
+            tables=network_tables(s, prm, dtype, device) if general else None,
         )
+
+
+KINDS = ("store", "warehouse", "echelon")
+_PREFIX = {"store": "", "warehouse": "warehouse_", "echelon": "echelon_"}
+
+
+def network_tables(s, prm, dtype, device) -> dict:
+    """Static tables of a general network (SPEC §7): per kind, the inbound edges of each
+    location padded to the largest in-degree ([m, d] positions into the kind's flows,
+    padding = a zero flow appended), the one-hot booking slot of each ([n, m, d, K]),
+    and the incidence of every flow group on the kind's suppliers ([E_g, m])."""
+    net = s.network
+    tables = {}
+    for kind in KINDS:
+        locations = net.of_kind(kind)
+        if not locations:
+            continue
+        rows = [[j for _, j in net.inbound(loc.name)] for loc in locations]
+        pad = len(net.edges_into(kind))
+        degree = max(len(r) for r in rows)
+        index = torch.tensor([r + [pad] * (degree - len(r)) for r in rows], device=device)
+        lead = torch.cat([prm[f"{_PREFIX[kind]}lead_time"],
+                          torch.zeros_like(prm[f"{_PREFIX[kind]}lead_time"][:, :1])], -1)
+        width = net.width(kind)
+        slot = F.one_hot(lead[:, index].long(), width + 1)[..., 1:].to(dtype)  # L=0: none
+        incidence = {}
+        for group in KINDS:
+            edges = net.edges_into(group)
+            names = [loc.name for loc in locations]
+            inc = np.zeros((len(edges), len(locations)))
+            for j, e in enumerate(edges):
+                if e.source in names:
+                    inc[j, names.index(e.source)] = 1.0
+            if inc.any():
+                incidence[group] = _t(inc, dtype, device)
+        tables[kind] = {"index": index, "slot": slot, "incidence": incidence}
+    return tables
+
+
+def general_period(port: Port, state, action, demand):
+    """One period of a general network (SPEC §7); action = flows per destination kind."""
+    s, p, tables = port.structure, port.p, port.tables
+    flows = dict(zip(KINDS, action))
+    inventories = dict(zip(KINDS, state))
+    on_hand = inventories["store"][..., 0]
+    x = on_hand - demand
+    excess = torch.relu(x)
+    if s.maximize_profit:
+        cost = (-p["underage_cost"] * torch.minimum(on_hand, demand)
+                + p["holding_cost"] * excess).sum(-1)
+    else:
+        cost = (p["underage_cost"] * torch.relu(-x) + p["holding_cost"] * excess).sum(-1)
+    posts = {"store": excess if s.lost_demand else x}
+    for kind in ("warehouse", "echelon"):
+        if kind in tables:
+            shipped = sum(flows[g] @ inc for g, inc in tables[kind]["incidence"].items())
+            posts[kind] = inventories[kind][..., 0] - shipped
+            cost = cost + (p[f"{kind}_holding_cost"] * torch.relu(posts[kind])).sum(-1)
+    out = []
+    for kind in KINDS:
+        inv = inventories[kind]
+        if kind not in tables:
+            out.append(inv)
+            continue
+        f = flows[kind]
+        cost = cost + (p[f"{_PREFIX[kind]}procurement_cost"] * f).sum(-1)
+        table = tables[kind]
+        padded = torch.cat([f, f.new_zeros(f.shape[0], 1)], -1)[:, table["index"]]
+        booked = (padded[..., None] * table["slot"]).sum(-2)  # [n, m, K]
+        head = posts[kind][..., None] + (inv[..., 1:2] if inv.shape[-1] > 1 else 0.0)
+        shifted = torch.cat([head, inv[..., 2:], inv.new_zeros(inv.shape[:-1] + (1,))], -1)
+        out.append(shifted[..., :inv.shape[-1]] + booked)
+    return tuple(out), cost
 
 
 def advance(inv, post, order, slot):
@@ -79,6 +156,8 @@ def advance(inv, post, order, slot):
 
 def period(port: Port, state, action, demand):
     """One period (SPEC §2) for all scenarios. Returns (next state, cost [n])."""
+    if port.tables is not None:
+        return general_period(port, state, action, demand)
     s, p = port.structure, port.p
     store, warehouse, echelon = state
     stores, warehouses, echelons = action
