@@ -3,6 +3,7 @@
     invjax train                                  # the default run (one_store_lost, L=4, p=9)
     invjax train one_warehouse symmetry_aware --set problem.n_stores=5 --out runs/ow5
     invjax train --config my_run.yaml
+    invjax train --network examples/my_network.yaml vanilla
     invjax train --resume runs/ow5
     invjax evaluate runs/ow5
     invjax list
@@ -28,7 +29,9 @@ def _train(args) -> int:
             raise ValueError(f"--resume: {out} has no config.yaml")
         config = yaml.safe_load((out / "config.yaml").read_text())
     else:
-        if args.config:
+        if args.network:
+            config = _network_config(args)
+        elif args.config:
             config = run_config.load(args.config)
         elif args.authors_settings:
             from invjax.train import authors_config
@@ -40,12 +43,28 @@ def _train(args) -> int:
                 config["policy"] = {"name": args.policy}
         config = run_config.apply_overrides(config, args.set or [])
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        name = f"{config.get('setting')}-{config.get('policy', {}).get('name', 'default')}"
+        setting = pathlib.Path(str(config.get("setting"))).stem  # a network file: its stem
+        name = f"{setting}-{config.get('policy', {}).get('name', 'default')}"
         out = pathlib.Path(args.out) if args.out else pathlib.Path("runs") / f"{name}-{stamp}"
     summary = runner.fit(config, out, resume=bool(args.resume), progress=not args.quiet,
                          data_parallel=args.data_parallel)
     _print_summary(summary, out)
     return 0
+
+
+def _network_config(args) -> dict:
+    """The run config of `--network FILE [POLICY]`: the file is the setting."""
+    if args.config or args.authors_settings or (args.setting and args.policy):
+        raise ValueError("--network: takes at most a policy, and no --config or "
+                         "--authors-settings")
+    from invjax import settings
+
+    if not settings.is_network_file(args.network):
+        raise ValueError(f"--network: expected a network file (.yaml or .yml), got "
+                         f"{args.network!r}")
+    policy = args.policy or args.setting  # `train --network FILE POLICY`
+    return {"setting": args.network, "policy": {"name": policy} if policy else {},
+            "trainer": {}}
 
 
 def _print_summary(summary: dict, out) -> None:
@@ -89,6 +108,8 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--set", action="append", metavar="KEY=VALUE",
                        help="override, e.g. trainer.epochs=50 or problem.lead_time=3")
     train.add_argument("--config", help="a run config YAML (or a shipped config name)")
+    train.add_argument("--network", metavar="FILE.yaml",
+                       help="train on your own network (layout: examples/my_network.yaml)")
     train.add_argument("--authors-settings", help="a settings YAML in the authors' layout")
     train.add_argument("--authors-hyperparams", help="a hyperparameters YAML (authors' layout)")
     train.add_argument("--out", help="run directory (default runs/SETTING-POLICY-TIME)")
