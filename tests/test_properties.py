@@ -16,8 +16,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import invjax
-from conftest import make_instance, random_scenarios
+from conftest import make_instance, random_params, random_scenarios
 from invjax.dynamics import complete_action
+from invjax.network import SUPPLIER
+from invjax.policies.policy import allocate
+from random_networks import problem_on, random_network
 
 N, PERIODS = 8, 12
 TOL = 1e-4  # relative to the magnitudes involved (float32)
@@ -272,3 +275,123 @@ def test_dynamics_are_store_permutation_equivariant(instance, seed):
     np.testing.assert_allclose(p_new.warehouse_inventory, new.warehouse_inventory,
                                rtol=1e-6, atol=1e-4)
     np.testing.assert_allclose(p_cost.warehouses, cost.warehouses, rtol=1e-6, atol=1e-4)
+
+
+# ---------------------------------------------------------------------------------------
+# Any network (SPEC §7): random DAGs of stores, warehouses and echelons, feasible flows.
+
+def feasible_step(problem):
+    """Jitted (desired flows, state, demand) -> (feasible action, next state): the
+    desired flows made feasible by `allocate`, then one period."""
+    s = problem.structure
+    env = invjax.Env(problem)
+
+    @jax.jit
+    def step(desired, state, demand):
+        action = allocate(s.network, state, complete_action(s, desired))
+        next_state, _ = env.transition(state, action, demand)
+        return action, next_state
+
+    return step
+
+
+def random_desired(network, rng):
+    """Desired flows, often more than a supplier holds, some exactly zero."""
+    def flows(kind, scale):
+        a = rng.uniform(0.0, scale, (N, len(network.edges_into(kind)))).astype(np.float32)
+        a[rng.random(a.shape) < 0.2] = 0.0
+        return jnp.asarray(a)
+
+    return invjax.Action(flows("store", 12.0), flows("warehouse", 30.0),
+                         flows("echelon", 30.0))
+
+
+def flows_by_edge(network, action):
+    """{(source, destination): [N] flow} from an Action (edges grouped by kind)."""
+    out = {}
+    for kind, field in (("store", "stores"), ("warehouse", "warehouses"),
+                        ("echelon", "echelons")):
+        values = np.asarray(getattr(action, field), np.float64)
+        for j, e in enumerate(network.edges_into(kind)):
+            out[(e.source, e.destination)] = values[:, j]
+    return out
+
+
+def vectors_by_location(network, state):
+    """{name: [N, K] inventory vector} in float64."""
+    out = {}
+    for loc in network.locations:
+        kind, i = network.index(loc.name)
+        out[loc.name] = np.asarray(getattr(state, f"{kind}_inventory"), np.float64)[:, i]
+    return out
+
+
+@given(seed=seeds, lost_demand=st.booleans())
+def test_units_are_conserved_and_feasible_on_random_networks(seed, lost_demand):
+    """Units are neither created nor destroyed (SPEC §7), per location and period and
+    over the rollout for the whole network:
+
+      initial stock + received from the supplier
+          = final stock + units that left the network at the stores,
+
+    where stock counts on-hand >= 0 and pipelines at every location and the units that
+    left are the sales (lost demand: min(on-hand, demand); what is lost never existed)
+    or, with backlogs, demand - (final backlog - initial backlog). Under feasible flows
+    (`allocate`) no warehouse or echelon ships more than it holds, and no warehouse,
+    echelon or lost-demand store goes below zero; a location that keeps no stock ships
+    all it holds whenever anything is asked of it."""
+    rng = np.random.default_rng(seed)
+    network = random_network(rng)
+    problem = problem_on(network, rng, lost_demand=lost_demand)
+    step = feasible_step(problem)
+    sc = random_scenarios(problem, rng, N, PERIODS)
+    sc = sc.replace(params=random_params(problem, rng, N, edge_costs=True))
+    state = invjax.Env(problem).reset(sc)
+    start = vectors_by_location(network, state)
+    stores = [loc.name for loc in network.of_kind("store")]
+    received = np.zeros(N)
+    left_at_stores = np.zeros(N)  # lost: sales; backlogged: demand
+    for t in range(PERIODS):
+        desired = random_desired(network, rng)
+        action, next_state = step(desired, state, sc.demand[:, t])
+        before, after = vectors_by_location(network, state), vectors_by_location(
+            network, next_state)
+        flows = flows_by_edge(network, action)
+        demand = dict(zip(stores, np.asarray(sc.demand[:, t], np.float64).T))
+        scale = 1.0 + max(np.abs(v).max() for v in before.values()) + 30.0
+        tol = TOL * scale
+        assert min(f.min() for f in flows.values()) >= -tol, f"negative flow, period {t}"
+        for loc in network.locations:
+            name = loc.name
+            inbound = sum(f for (a, b), f in flows.items() if b == name)
+            outbound = sum((f for (a, b), f in flows.items() if a == name), np.zeros(N))
+            on_hand = before[name][:, 0]
+            if loc.kind == "store":
+                outbound = np.minimum(on_hand, demand[name]) if lost_demand else demand[name]
+                left_at_stores += outbound
+            else:
+                post = on_hand - outbound
+                assert post.min() >= -tol, f"{name} shipped more than it held, period {t}"
+                asked = sum((f for (a, b), f in flows_by_edge(network, desired).items()
+                             if a == name), np.zeros(N)) > 0
+                if not loc.keeps_stock:
+                    np.testing.assert_allclose(post[asked], 0.0, atol=tol,
+                                               err_msg=f"{name} kept stock, period {t}")
+            np.testing.assert_allclose(
+                before[name].sum(-1) + inbound - outbound, after[name].sum(-1), atol=tol,
+                err_msg=f"{name}: position balance, period {t}")
+            if loc.kind != "store" or lost_demand:
+                assert after[name][:, 0].min() >= -tol, f"{name} below zero, period {t}"
+        received += sum(f for (a, _), f in flows.items() if a == SUPPLIER)
+        state = next_state
+    end = vectors_by_location(network, state)
+    stock = lambda v: np.maximum(v[:, 0], 0.0) + v[:, 1:].sum(-1)  # noqa: E731
+    backlog = lambda v: np.maximum(-v[:, 0], 0.0)  # noqa: E731
+    initial, final = (sum(stock(v[n]) for n in v) for v in (start, end))
+    if lost_demand:
+        left = left_at_stores
+    else:
+        left = left_at_stores - sum(backlog(end[n]) - backlog(start[n]) for n in stores)
+    scale = 1.0 + initial.max() + received.max()
+    np.testing.assert_allclose(initial + received, final + left, atol=TOL * scale,
+                               err_msg="network-wide conservation over the rollout")
