@@ -53,7 +53,19 @@ INSTANCES = {
     "transshipment_n3": ("transshipment", {"n_stores": 3, "lead_time": 6}),
     "one_warehouse": ("one_warehouse", {"n_stores": 5, "lead_time_choices": [2, 3, 4, 5]}),
     "one_warehouse_profit": ("one_warehouse", {"n_stores": 3, "maximize_profit": True}),
+    "many_warehouses": ("many_warehouses", {}),
+    "many_warehouses_3x20": ("many_warehouses", {"n_warehouses": 3, "n_stores": 20}),
+    "serial_chain_5": ("serial_chain", {"n_stages": 5}),
+    "independent_stores": ("independent_stores", {"n_stores": 3}),
 }
+
+
+def spec2_oracle_fits(structure) -> bool:
+    """The SPEC §2 oracle (`reference_sim.py`) expresses at most one warehouse and one
+    inbound edge per location."""
+    net = structure.network
+    return structure.n_warehouses <= 1 and all(net.one_inbound_in_order(k) for k in
+                                               ("store", "warehouse", "echelon"))
 
 
 def make_instance(instance_id: str) -> invjax.Problem:
