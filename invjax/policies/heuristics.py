@@ -13,14 +13,18 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from invjax.dynamics import Action
+from invjax.policies import edges
 from invjax.policies.policy import (
+    allocate,
     inventory_position,
     inverse_softplus,
     proportional_allocation,
     sum_last,
 )
+from invjax.policies.registry import one_warehouse, require
 from invjax.problem import Problem, Structure
 
 
@@ -42,21 +46,6 @@ class StructuredPolicy(NamedTuple):
 
 def _levels(x, n):
     return inverse_softplus(jnp.broadcast_to(jnp.asarray(x, jnp.float32), (n,)))
-
-
-def _require(structure: Structure, name: str, *, warehouses=None, echelons=None):
-    ok = (warehouses is None or (structure.n_warehouses > 0) == warehouses) and (
-        echelons is None or (structure.n_echelons > 0) == echelons
-    )
-    if not ok:
-        allowed = {
-            "base_stock": "networks without a warehouse (one_store_*)",
-            "capped_base_stock": "networks without a warehouse (one_store_*)",
-            "echelon_stock": "serial chains (serial)",
-            "base_stock_allocation": "one-warehouse networks (one_warehouse, transshipment)",
-        }
-        raise ValueError(f"policy {name!r} does not fit setting {structure.name!r}: "
-                         f"it is for {allowed[name]}")
 
 
 @functools.cache
@@ -89,50 +78,41 @@ def _base_stock(structure: Structure, capped: bool) -> StructuredPolicy:
 
 
 def base_stock(problem: Problem) -> StructuredPolicy:
-    """order = max(S - inventory position, 0), one level S per store."""
-    _require(problem.structure, "base_stock", warehouses=False)
+    """order = max(S - inventory position, 0), one level S per store (one store or
+    independent stores fed by the supplier)."""
+    require("base_stock", problem)
     return _base_stock(problem.structure, False)
 
 
 def capped_base_stock(problem: Problem) -> StructuredPolicy:
     """order = clip(S - inventory position, 0, cap), per store."""
-    _require(problem.structure, "capped_base_stock", warehouses=False)
+    require("capped_base_stock", problem)
     return _base_stock(problem.structure, True)
 
 
 @functools.cache
 def _echelon_stock(structure: Structure) -> StructuredPolicy:
-    stages = structure.n_echelons + 2  # echelons, warehouse, store (upstream first)
+    network = structure.network
+    stages = len(network.locations)  # a chain: every location is a stage
 
     def init(key):
         del key
         return {"increment": _levels(10.0, stages)}
 
     def apply(params, obs):
-        # Stage positions upstream first: echelons..., warehouse, store.
-        local = jnp.concatenate(
-            [
-                inventory_position(obs.echelon_inventory),
-                inventory_position(obs.warehouse_inventory),
-                inventory_position(obs.store_inventory),
-            ],
-            axis=-1,
-        )
+        # Stage positions upstream first (the store last).
+        local = edges.stack_stages(network, {
+            k: inventory_position(getattr(obs, f"{k}_inventory")) for k in edges.UPSTREAM_FIRST})
         echelon_position = _reverse_cumsum(local)
         levels = _reverse_cumsum(jax.nn.softplus(params["increment"]))
         order = jax.nn.relu(levels - echelon_position)
-        on_hand = jnp.concatenate(
-            [
-                obs.echelon_inventory[..., 0],
-                obs.warehouse_inventory[..., 0],
-                obs.store_inventory[..., 0],
-            ],
-            axis=-1,
-        )
+        on_hand = edges.stack_stages(network, {
+            k: getattr(obs, f"{k}_inventory")[..., 0] for k in edges.UPSTREAM_FIRST})
         upstream = jax.nn.relu(on_hand[:, :-1])
         order = jnp.concatenate([order[:, :1], jnp.minimum(order[:, 1:], upstream)], axis=-1)
-        e = structure.n_echelons
-        return Action(stores=order[:, -1:], warehouses=order[:, e : e + 1], echelons=order[:, :e])
+        flows = edges.unstack_stages(network, order)
+        return Action(stores=flows["store"], warehouses=flows["warehouse"],
+                      echelons=flows["echelon"])
 
     def params_for(levels):
         """levels: echelon base-stock levels S_k, upstream first, store last."""
@@ -148,16 +128,14 @@ def _echelon_stock(structure: Structure) -> StructuredPolicy:
 
 
 def echelon_stock(problem: Problem) -> StructuredPolicy:
-    """Clark-Scarf echelon base-stock for serial chains (store is the last stage).
+    """Clark-Scarf echelon base-stock for serial chains of any length (stages upstream
+    first, the store last; the chain's order comes from its edges).
 
     order_k = max(S_k - echelon position_k, 0), capped by the upstream stage's on-hand;
     the S_k are cumulative sums of positive increments, so they nest.
     """
-    s = problem.structure
-    _require(s, "echelon_stock", warehouses=True)
-    if s.n_stores != 1:
-        raise ValueError(f"policy 'echelon_stock' needs a single store, got {s.n_stores}")
-    return _echelon_stock(s)
+    require("echelon_stock", problem)
+    return _echelon_stock(problem.structure)
 
 
 @functools.cache
@@ -186,9 +164,71 @@ def _base_stock_allocation(structure: Structure) -> StructuredPolicy:
     return StructuredPolicy(init, apply, params_for)
 
 
+def _warehouse_of_edge(network) -> np.ndarray:
+    """[edges into stores, warehouses] 1 where the edge leaves that warehouse."""
+    sources = edges.source_table(network, "store")
+    location, slot = edges.edge_table(network, "store")
+    warehouse = sources[location, slot]
+    return (warehouse[:, None] == np.arange(network.count("warehouse"))).astype(np.float32)
+
+
+@functools.cache
+def _base_stock_allocation_network(structure: Structure) -> StructuredPolicy:
+    network = structure.network
+    n, w = structure.n_stores, structure.n_warehouses
+    store_of_edge, _ = edges.edge_table(network, "store")
+    from_warehouse = _warehouse_of_edge(network)  # [E, W]
+    split = edges.in_degree(network, "store") > 1
+
+    def shares(params):
+        """[1, E] share of each store's order sent over each of its inbound edges."""
+        if not split:
+            return jnp.ones((1, len(store_of_edge)), jnp.float32)
+        logits = edges.per_location(network, "store", params["split"][None], -jnp.inf)
+        return edges.per_edge(network, "store", jax.nn.softmax(logits, axis=-1))
+
+    def params_for(store_level, warehouse_level=None, split_logits=None):
+        # Default warehouse level: 10 units x the stores it serves (equal shares).
+        equal = shares({"split": jnp.zeros(len(store_of_edge))}) if split else None
+        served = (np.ones((1, len(store_of_edge))) if equal is None else equal) @ from_warehouse
+        level = 10.0 * np.asarray(served[0]) if warehouse_level is None else warehouse_level
+        params = {"store_level": _levels(store_level, n), "warehouse_level": _levels(level, w)}
+        if split:
+            logits = jnp.zeros(len(store_of_edge)) if split_logits is None else split_logits
+            params["split"] = jnp.broadcast_to(jnp.asarray(logits, jnp.float32),
+                                               (len(store_of_edge),))
+        return params
+
+    def apply(params, obs):
+        store_position = inventory_position(obs.store_inventory)  # [n, S]
+        desired = jax.nn.relu(jax.nn.softplus(params["store_level"]) - store_position)
+        share = shares(params)
+        flows = desired[:, store_of_edge] * share
+        # Echelon position of a warehouse: its own position plus its share of the
+        # positions of the stores it serves.
+        served = (store_position[:, store_of_edge] * share) @ from_warehouse
+        position = inventory_position(obs.warehouse_inventory) + served
+        order = jax.nn.relu(jax.nn.softplus(params["warehouse_level"]) - position)
+        return allocate(network, obs, Action(stores=flows, warehouses=order))
+
+    return StructuredPolicy(lambda key: params_for(10.0), apply, params_for)
+
+
 def base_stock_allocation(problem: Problem) -> StructuredPolicy:
-    """Store base-stock with proportional allocation of the warehouse on-hand, and a
-    warehouse echelon base-stock order (transshipment: all on-hand is allocated)."""
+    """Store base-stock with proportional allocation of every warehouse's on-hand, and
+    a warehouse echelon base-stock order (transshipment: all on-hand is allocated).
+
+    On one-warehouse networks (the paper's) the params are {"store_level" [S],
+    "warehouse_level" [1]}. On other two-level networks (many_warehouses) store i's
+    order max(S_i - IP_i, 0) is split over its inbound edges by a learned share per
+    edge (params "split" [store edges]: a softmax over the store's inbound edges, equal
+    at init; absent when every store has one inbound edge); warehouse w orders up to
+    its level over its echelon position (own position plus, for every edge it serves,
+    the edge's share of that store's position); then `allocate` scales every
+    warehouse's outbound flows to its on-hand.
+    """
+    require("base_stock_allocation", problem)
     s = problem.structure
-    _require(s, "base_stock_allocation", warehouses=True, echelons=False)
-    return _base_stock_allocation(s)
+    if one_warehouse(s.network):
+        return _base_stock_allocation(s)
+    return _base_stock_allocation_network(s)

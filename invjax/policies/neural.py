@@ -1,14 +1,19 @@
 """Vanilla neural policies: an MLP on the flattened network state, with output heads
 that keep every order feasible (SPEC §4).
 
-Heads, by network structure:
-  - stores ordering from the supplier (one_store_*): order = softplus(out + 1);
-  - serial chains (stages upstream first: echelons..., warehouse, store): stage k > 0
-    orders sigmoid(out_k) x on-hand of stage k-1; stage 0 orders sigmoid(out_0) x 4 x
-    (sum of store mean demands) from the supplier;
+Heads, by network topology (`invjax.network.Network.topology`):
+  - stores ordering from the supplier alone (one_store, independent_stores): order =
+    softplus(out + 1);
+  - serial chains (stages upstream first, the store last): stage k > 0 orders
+    sigmoid(out_k) x on-hand of stage k-1; stage 0 orders sigmoid(out_0) x 4 x (sum of
+    store mean demands) from the supplier;
   - one-warehouse networks: store shipments = softmax([store logits, 1]) x warehouse
     on-hand, the last share ("keep") staying put (transshipment: softmax over the store
-    logits, everything leaves); warehouse order = sigmoid(out_w) x 4 x sum of means.
+    logits, everything leaves); warehouse order = sigmoid(out_w) x 4 x sum of means;
+  - any other network (`general_heads`): one output per edge; every supplying location
+    ships softmax([logits of its outbound edges, 1 if it keeps stock]) x its on-hand;
+    every supplier edge carries sigmoid(out) x 4 x sum of means. On a one-warehouse
+    network this is the one-warehouse head, value for value (tested).
 
 Flax Linen is used functionally: `params` is the Linen variables dict.
 
@@ -23,10 +28,14 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.ad_checkpoint import checkpoint_name
 
 from invjax.dynamics import RESIDUAL, Action, State
-from invjax.policies.policy import Policy
+from invjax.network import KINDS, SUPPLIER, Network
+from invjax.policies import edges
+from invjax.policies.policy import Policy, on_hand
+from invjax.policies.registry import one_warehouse, require, serial, stores_only
 from invjax.problem import Problem, Structure
 
 
@@ -118,11 +127,26 @@ class MLP(nn.Module):
         return x
 
 
-def per_store_features(obs: State) -> jnp.ndarray:
-    """Per-store parameters the policy may read: [n, S, len(STORE_FEATURES)]."""
-    return jnp.stack(
-        [getattr(obs.params, f).astype(jnp.float32) for f in STORE_FEATURES], axis=-1
-    )
+def store_feature_count(network: Network | None = None) -> int:
+    """Width of `per_store_features`: 3 + the largest number of inbound edges of a store."""
+    return len(STORE_FEATURES) - 1 + (1 if network is None else edges.in_degree(network, "store"))
+
+
+def per_store_features(obs: State, network: Network | None = None) -> jnp.ndarray:
+    """Per-store parameters the policy may read: [n, S, store_feature_count(network)]:
+    (mean, std, underage cost, lead times of the store's inbound edges in canonical
+    order, 0 where a store has fewer edges than the most connected one). Without
+    `network`, every store must have exactly one inbound edge (the paper's settings)."""
+    params = obs.params
+    if network is None or edges.in_degree(network, "store") == 1:
+        if params.lead_time.shape[-1] != params.demand_mean.shape[-1]:
+            raise ValueError("per_store_features: stores with several inbound edges need "
+                             "the network (network=structure.network)")
+        return jnp.stack(
+            [getattr(params, f).astype(jnp.float32) for f in STORE_FEATURES], axis=-1)
+    own = jnp.stack([getattr(params, f).astype(jnp.float32) for f in STORE_FEATURES[:-1]], -1)
+    lead = edges.per_location(network, "store", params.lead_time.astype(jnp.float32))
+    return jnp.concatenate([own, lead], axis=-1)
 
 
 def total_mean(obs: State) -> jnp.ndarray:
@@ -140,7 +164,8 @@ def n_parameters(params: Any) -> int:
     return sum(int(x.size) for x in jax.tree.leaves(params))
 
 
-def _flat_state(obs: State, with_features: bool, scaled: bool) -> jnp.ndarray:
+def _flat_state(obs: State, with_features: bool, scaled: bool,
+                network: Network | None = None) -> jnp.ndarray:
     """The inventory vectors of every location (and the store features), flattened;
     with `scaled`, inventories are divided by the sum of the store mean demands."""
     n = obs.store_inventory.shape[0]
@@ -150,7 +175,7 @@ def _flat_state(obs: State, with_features: bool, scaled: bool) -> jnp.ndarray:
         scale = total_mean(obs).astype(jnp.float32)
         parts = [p / scale for p in parts]
     if with_features:
-        parts.append(per_store_features(obs).reshape(n, -1))
+        parts.append(per_store_features(obs, network).reshape(n, -1))
     return jnp.concatenate(parts, axis=-1)
 
 
@@ -160,27 +185,31 @@ def _sizes(s: Structure, with_features: bool) -> tuple[int, int]:
         s.n_stores * s.store_slots
         + s.n_warehouses * s.warehouse_slots
         + s.n_echelons * s.echelon_slots
-        + (s.n_stores * len(STORE_FEATURES) if with_features else 0)
+        + (s.n_stores * store_feature_count(s.network) if with_features else 0)
     )
-    if s.n_warehouses == 0:
+    if stores_only(s.network):
         return width, s.n_stores
-    if s.n_echelons > 0:
-        return width, s.n_echelons + 2
-    return width, s.n_stores + 1
+    if serial(s.network):
+        return width, len(s.network.locations)
+    if one_warehouse(s.network):
+        return width, s.n_stores + 1
+    return width, len(s.network.edges)
 
 
 def _heads(s: Structure, out: jnp.ndarray, obs: State) -> Action:
     """Maps raw MLP outputs [n, m] to feasible orders."""
-    if s.n_warehouses == 0:
+    if stores_only(s.network):
         return Action(stores=jax.nn.softplus(out + 1.0))
-    if s.n_echelons > 0:
-        on_hand = jnp.concatenate(
-            [obs.echelon_inventory[..., 0], obs.warehouse_inventory[..., 0]], axis=-1
-        )
-        upstream = jnp.concatenate([supplier_cap(obs), jax.nn.relu(on_hand)], axis=-1)
-        order = jax.nn.sigmoid(out) * upstream
-        e = s.n_echelons
-        return Action(stores=order[:, -1:], warehouses=order[:, e : e + 1], echelons=order[:, :e])
+    if serial(s.network):
+        stage_on_hand = edges.stack_stages(
+            s.network, {k: getattr(obs, f"{k}_inventory")[..., 0] for k in edges.UPSTREAM_FIRST})
+        upstream = jnp.concatenate(
+            [supplier_cap(obs), jax.nn.relu(stage_on_hand[:, :-1])], axis=-1)
+        flows = edges.unstack_stages(s.network, jax.nn.sigmoid(out) * upstream)
+        return Action(stores=flows["store"], warehouses=flows["warehouse"],
+                      echelons=flows["echelon"])
+    if not one_warehouse(s.network):
+        return general_heads(s.network, out, obs)
     on_hand = jax.nn.relu(obs.warehouse_inventory[:, 0, :1])  # [n, 1]
     logits = out[:, :-1]
     if not s.transshipment:
@@ -188,6 +217,40 @@ def _heads(s: Structure, out: jnp.ndarray, obs: State) -> Action:
     shares = jax.nn.softmax(logits, axis=-1)[:, : s.n_stores]
     warehouse = jax.nn.sigmoid(out[:, -1:]) * supplier_cap(obs)
     return Action(stores=shares * on_hand, warehouses=warehouse)
+
+
+@functools.cache
+def _edge_layout(network: Network):
+    """(positions of supplier edges, [(location name, positions of its outbound edges)],
+    start of each kind's group) in the flat per-edge output (groups in KINDS order)."""
+    start, offset = {}, 0
+    for kind in KINDS:
+        start[kind] = offset
+        offset += len(network.edges_into(kind))
+    flat = lambda refs: np.asarray([start[g] + j for g, j in refs], np.int32)  # noqa: E731
+    runs = [(loc.name, flat(network.outbound(loc.name))) for loc in network.suppliers()]
+    return flat(network.outbound(SUPPLIER)), runs, start
+
+
+def general_heads(network: Network, out: jnp.ndarray, obs: State) -> Action:
+    """Per-edge outputs [n, edges] (groups in KINDS order) to feasible flows: for every
+    supplying location softmax([its edges' logits, KEEP_LOGIT if it keeps stock]) x its
+    on-hand; on supplier edges sigmoid(out) x `supplier_cap`."""
+    supplier_edges, runs, start = _edge_layout(network)
+    parts = [jax.nn.sigmoid(out[:, supplier_edges]) * supplier_cap(obs)]
+    for name, positions in runs:
+        logits = out[:, positions]
+        if network.location(name).keeps_stock:
+            logits = jnp.concatenate([logits, jnp.full_like(logits[:, :1], KEEP_LOGIT)], -1)
+        shares = jax.nn.softmax(logits, axis=-1)[:, : len(positions)]
+        parts.append(shares * jax.nn.relu(on_hand(obs, name, network))[:, None])
+    order = np.concatenate([supplier_edges] + [p for _, p in runs])
+    flows = jnp.concatenate(parts, axis=-1)[:, np.argsort(order)]
+    groups = {}
+    for kind, field in zip(KINDS, Action._fields):
+        count = len(network.edges_into(kind))
+        groups[field] = flows[:, start[kind]:start[kind] + count] if count else None
+    return Action(**groups)
 
 
 @functools.cache
@@ -201,7 +264,8 @@ def _vanilla(s: Structure, hidden: tuple[int, ...], activation: str, with_featur
         return net.init(key, jnp.zeros((1, width), jnp.float32))
 
     def apply(params, obs: State) -> Action:
-        return _heads(s, net.apply(params, _flat_state(obs, with_features, scaled)), obs)
+        flat = _flat_state(obs, with_features, scaled, s.network)
+        return _heads(s, net.apply(params, flat), obs)
 
     return Policy(init, apply)
 
@@ -230,14 +294,12 @@ def vanilla(
       A cached `Policy`: the same arguments return the same object.
 
     Raises:
-      ValueError: an unknown activation, a non-positive width, or a serial chain with
-        more than one store.
+      ValueError: an unknown activation or a non-positive width.
 
     References: Alvo, Russo, Kanoria (2023), arXiv 2306.11246, Section 5; SPEC §4.
     """
     s = problem.structure if isinstance(problem, Problem) else problem
+    require("vanilla", s)
     activation_fn(activation)
-    if s.n_echelons > 0 and s.n_stores != 1:
-        raise ValueError(f"vanilla: serial chains need a single store, got {s.n_stores}")
     return _vanilla(s, as_widths(hidden, "hidden"), activation, bool(store_features),
                     bool(scale_inputs))
