@@ -122,3 +122,39 @@ def test_optimum_is_for_cost_mode_only():
     problem = invjax.settings.make("one_warehouse", n_stores=3, maximize_profit=True)
     with pytest.raises(ValueError):
         optimal.cost(problem)
+
+
+def test_known_reports_method_and_bound():
+    backlogged = invjax.settings.make("one_store_backlogged")
+    assert optimal.known(backlogged) == optimal.Known(
+        optimal.cost(backlogged), False, optimal.BASE_STOCK)
+    bound = optimal.known(invjax.settings.make("transshipment"))
+    assert bound.is_bound and bound.method == optimal.TRANSSHIPMENT_BOUND
+    lost = optimal.known(invjax.settings.make("one_store_lost", lead_time=3))
+    assert lost.method == optimal.LOST_SALES_DP and lost.cost == pytest.approx(6.53, abs=0.01)
+    assert optimal.known(invjax.settings.make("serial")).method == optimal.CLARK_SCARF
+    for name, overrides in [("one_warehouse", {}), ("many_warehouses", {}),
+                            ("one_warehouse", {"maximize_profit": True})]:
+        assert optimal.known(invjax.settings.make(name, **overrides)) is None
+
+
+def test_known_needs_zero_edge_costs():
+    problem = invjax.settings.make("serial")
+    costly = problem.replace(params=problem.params.replace(
+        procurement_cost=problem.params.procurement_cost + 0.1))
+    assert optimal.known(costly) is None
+    with pytest.raises(ValueError, match="edge"):
+        optimal.cost(costly)
+
+
+def test_five_stage_chain_optimum_is_attained_in_simulation():
+    """invjax's own rollout of the Clark-Scarf echelon-stock policy on serial_chain."""
+    problem = invjax.settings.make("serial_chain", n_stages=5)
+    policy, params = optimal.policy(problem)
+    n, periods, warm_up = 1024, 600, 200
+    sc = invjax.scenarios.sample(problem, jax.random.key(77), n, periods, warm_up)
+    mean, half = per_scenario_ci(invjax.simulate(problem, policy, params, sc, record=True),
+                                 warm_up)
+    target = optimal.cost(problem)
+    assert abs(mean - target) <= half, (mean, half, target)
+    assert half < 0.01 * target, half

@@ -180,3 +180,26 @@ def test_discretisation_converged():
     a = solve_serial((2, 4, 3, 2), H4, 9.0, step=0.05).cost
     b = solve_serial((2, 4, 3, 2), H4, 9.0, step=0.025).cost
     assert abs(a - b) < 1e-4 * abs(b)
+
+
+@pytest.mark.parametrize("n_stages,seed", [(5, 21), (6, 22)])
+def test_long_chain_setting_monte_carlo(n_stages, seed):
+    """serial_chain (SPEC §7): the plain model at the levels invjax.optimal derives from
+    the network matches the Clark-Scarf cost within Monte-Carlo error."""
+    import invjax
+    from invjax import optimal
+
+    problem = invjax.settings.make("serial_chain", n_stages=n_stages)
+    p = problem.params
+    L = tuple(int(x) for x in np.concatenate(
+        [p.echelon_lead_time, p.warehouse_lead_time, p.lead_time]))
+    h = tuple(float(x) for x in np.concatenate(
+        [p.echelon_holding_cost, p.warehouse_holding_cost, p.holding_cost]))
+    assert len(L) == n_stages
+    sol = solve_serial(L, h, 9.0)
+    assert optimal.cost(problem) == sol.cost
+    per = _simulate(sol.echelon_levels[None], L, h, 9.0,
+                    _normal_demand(2048, 1000, seed=seed), burn_in=300)[0]
+    se = per.std(ddof=1) / np.sqrt(per.size)
+    assert abs(per.mean() - sol.cost) < 3.5 * se, (per.mean(), sol.cost, se)
+    assert se < 0.003 * sol.cost  # tight enough to mean something
