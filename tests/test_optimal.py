@@ -158,3 +158,10 @@ def test_five_stage_chain_optimum_is_attained_in_simulation():
     target = optimal.cost(problem)
     assert abs(mean - target) <= half, (mean, half, target)
     assert half < 0.01 * target, half
+
+
+def test_clark_scarf_needs_echelon_holding_costs_of_one_sign():
+    problem = invjax.settings.make("serial", upstream_holding_costs=[0.1, 0.9, 0.5])
+    assert optimal.known(problem) is None
+    with pytest.raises(ValueError, match="Clark-Scarf"):
+        optimal.cost(problem)

@@ -78,6 +78,9 @@ def method(problem: Problem) -> str:
         if d.distribution == "poisson" and s.lost_demand:
             return LOST_SALES_DP
     if topology == "serial" and normal_backlogged:
+        if np.any(np.diff(_serial_args(problem)[1]) < 0):
+            raise ValueError("optimal: Clark-Scarf needs holding costs that do not decrease "
+                             f"toward the store (echelon holding costs >= 0); {where}")
         return CLARK_SCARF
     raise ValueError(f"optimal: no known optimum for {where}")
 
