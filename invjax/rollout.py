@@ -24,6 +24,7 @@ class SimulationResult(NamedTuple):
     location_cost: Optional[LocationCost]  # leaves [n, T, locations] (record=True)
     actions: Optional[Action]  # leaves [n, T, locations] (record=True)
     final_state: State
+    extras: Any = None  # leaves [n, T, ...]: what a stochastic policy's `sample` returned
 
 
 def _validate(structure: Structure, scenarios: Scenarios, ignore_periods: int) -> None:
@@ -76,19 +77,23 @@ def _scan_periods(period, carry, demand):
 
 
 @functools.partial(jax.jit, static_argnames=("structure", "policy", "ignore_periods", "record"))
-def _simulate(structure, policy, params, scenarios, ignore_periods, record):
+def _simulate(structure, policy, params, scenarios, ignore_periods, record, key=None):
     env = Env(structure)
     periods = scenarios.periods
 
     def period(carry, demand_t):
-        state, total = carry
+        state, total, key = carry
         state = state.replace(params=scenarios.params)  # loop-invariant: not carried
-        action = complete_action(structure, policy.apply(params, state))
+        if key is None:
+            action, extra = complete_action(structure, policy.apply(params, state)), None
+        else:  # a stochastic policy: one key per period, split off the carried one
+            key, key_t = jax.random.split(key)
+            action, extra = policy.sample(params, state, key_t)
         next_state, cost = env.transition(state, action, demand_t)
         counted = state.period >= ignore_periods
         total = jax.tree.map(lambda a, c: a + jnp.where(counted, c, 0.0), total, cost)
-        out = (cost, action) if record else None
-        return (next_state.replace(params=None), total), out
+        out = (cost, action, extra) if record else None
+        return (next_state.replace(params=None), total, key), out
 
     state = env.reset(scenarios).replace(params=None)
     n = scenarios.n
@@ -104,14 +109,14 @@ def _simulate(structure, policy, params, scenarios, ignore_periods, record):
         # memory traffic than they save). Policies without (heuristics) store their few
         # intermediates: recomputing their period would cost more than keeping them.
         period = jax.checkpoint(period, policy=SAVE_TAGGED, prevent_cse=False)
-    (final, total), out = _scan_periods(period, (state, zero), scenarios.demand)
+    (final, total, _), out = _scan_periods(period, (state, zero, key), scenarios.demand)
     final = final.replace(params=scenarios.params)
     counted = scenarios.n * (periods - ignore_periods) * structure.n_stores
     mean_cost = sum(x.sum() for x in total) / counted
     if not record:
         return SimulationResult(mean_cost, None, None, None, final)
-    cost, actions = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), out)
-    return SimulationResult(mean_cost, cost.total(), cost, actions, final)
+    cost, actions, extras = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), out)
+    return SimulationResult(mean_cost, cost.total(), cost, actions, final, extras)
 
 
 def simulate(
@@ -122,6 +127,7 @@ def simulate(
     ignore_periods: Optional[int] = None,
     *,
     record: bool = True,
+    key: Optional[jax.Array] = None,
 ) -> SimulationResult:
     """Rolls `policy` through every period of every scenario.
 
@@ -136,6 +142,10 @@ def simulate(
       ignore_periods: warm-up periods left out of `mean_cost`; defaults to the
         scenarios' own.
       record: keep per-period costs and actions (memory O(n T locations)).
+      key: for a stochastic policy (REINFORCE, `invjax.train.reinforce.Perturbed`): a
+        typed PRNG key; each period splits off a key and calls
+        `policy.sample(params, observation, key_t) -> (feasible Action, extras)`, and the
+        per-period extras come back in `SimulationResult.extras` (needs record=True).
 
     Returns:
       A `SimulationResult`; `mean_cost` is the paper's reported cost per store per period.
@@ -143,7 +153,10 @@ def simulate(
     if ignore_periods is None:
         ignore_periods = scenarios.ignore_periods
     _validate(problem.structure, scenarios, ignore_periods)
-    return _simulate(problem.structure, policy, params, scenarios, int(ignore_periods), record)
+    if key is not None and not record:
+        raise ValueError("record: a stochastic policy (key given) needs record=True")
+    return _simulate(problem.structure, policy, params, scenarios, int(ignore_periods), record,
+                     key)
 
 
 def hindsight_cost(problem: Problem, policy: Any, params: Any, scenarios: Scenarios,

@@ -4,11 +4,13 @@ The stochastic policy perturbs every order of a deterministic policy with censor
 Gaussian noise, `a = max(mu(s) + sigma * eps, 0)`, eps ~ N(0, 1). Against Lebesgue
 measure plus an atom at 0 its log-density is `log N(a; mu, sigma^2)` for a > 0 and
 `log Phi(-mu / sigma)` for a = 0: defined for every mu, also mu = 0 (a base-stock policy
-above its level). sigma = scale x the mean demand flowing through the location (a
-store's own mean; the sum of store means upstream), the scale fixed or learned. A map
-that does not depend on the parameters then makes the orders feasible (store shipments
-scaled to the warehouse on-hand, serial orders capped by the upstream on-hand), so the
-score of the sampled `a` stays an unbiased gradient estimator.
+above its level). sigma = scale x the mean demand flowing through the edge's
+destination (a store's own mean; upstream, the sum of the means of the stores it
+supplies), the scale fixed or learned. A map that does not depend on the parameters
+then makes the flows feasible (every supplying location's outbound flows scaled to its
+on-hand, `invjax.policies.policy.allocate`; on a chain, each order capped by the on-hand
+above), so the score of the sampled `a` stays an unbiased gradient estimator. The
+rollout is HDPO's (`invjax.rollout.simulate` with a key and the `Perturbed` policy).
 
 Gradient of the training loss (mean cost per store per period, all periods):
 `1/(n T S) sum_{i,t} grad log pi(a_it | s_it) (G_it - b_it)`, G the cost-to-go, b one of
@@ -32,10 +34,12 @@ import jax.numpy as jnp
 import optax
 from jax.scipy.stats import norm
 
-from invjax.dynamics import Action, Env, State, complete_action
+from invjax.dynamics import Action, State, complete_action
+from invjax.network import Network
 from invjax.policies.neural import MLP, total_mean
-from invjax.policies.policy import proportional_allocation
+from invjax.policies.policy import allocate, sum_last
 from invjax.problem import Problem, Structure
+from invjax.rollout import simulate
 from invjax.scenarios import Scenarios
 
 BASELINES = ("none", "batch_mean", "value")
@@ -57,13 +61,37 @@ class Estimator(NamedTuple):
     step: Callable[..., tuple]  # (params, extra, scenarios, key) -> (loss, grads, extra)
 
 
-def noise_reference(obs: State) -> Action:
-    """Noise std per order at scale 1: the mean demand through the location."""
+def downstream_stores(network: Network, name: str) -> tuple[int, ...]:
+    """Indices of the stores that location `name` supplies, directly or through others."""
+    kind, i = network.index(name)
+    if kind == "store":
+        return (i,)
+    found: set[int] = set()
+    for group, j in network.outbound(name):
+        found.update(downstream_stores(network, network.edges_into(group)[j].destination))
+    return tuple(sorted(found))
+
+
+def noise_reference(network: Network, obs: State) -> Action:
+    """Noise std per edge at scale 1: the mean demand flowing through its destination
+    (the sum of the means of the stores it supplies)."""
     store = obs.params.demand_mean.astype(jnp.float32)  # [n, S]
-    total = store.sum(-1, keepdims=True)
-    w, e = obs.params.warehouse_lead_time.shape[-1], obs.params.echelon_lead_time.shape[-1]
-    return Action(store, jnp.broadcast_to(total, (store.shape[0], w)),
-                  jnp.broadcast_to(total, (store.shape[0], e)))
+    total = store.sum(-1)
+    every = tuple(range(store.shape[-1]))
+
+    def through(edge):
+        stores = downstream_stores(network, edge.destination)
+        return total if stores == every else sum_last(store[:, list(stores)])
+
+    def group(kind):
+        edges = network.edges_into(kind)
+        if kind == "store" and network.one_inbound_in_order("store"):
+            return store
+        if not edges:
+            return jnp.zeros((store.shape[0], 0), store.dtype)
+        return jnp.stack([through(e) for e in edges], axis=-1)
+
+    return Action(group("store"), group("warehouse"), group("echelon"))
 
 
 def log_prob(order, mean, sigma):
@@ -73,19 +101,13 @@ def log_prob(order, mean, sigma):
 
 
 def feasible(structure: Structure, obs: State, order: Action) -> Action:
-    """Makes nonnegative orders feasible; depends on the state only, not on parameters."""
-    if structure.n_warehouses == 0:
-        return order
-    if structure.n_echelons > 0:  # stage k ships at most the on-hand of stage k - 1
-        on_hand = jnp.concatenate(
-            [obs.echelon_inventory[..., 0], obs.warehouse_inventory[..., 0]], axis=-1)
-        stages = jnp.concatenate([order.echelons, order.warehouses, order.stores], axis=-1)
-        capped = stages.at[:, 1:].set(jnp.minimum(stages[:, 1:], jax.nn.relu(on_hand)))
-        e = structure.n_echelons
-        return Action(capped[:, -1:], capped[:, e:e + 1], capped[:, :e])
-    stores = proportional_allocation(order.stores, obs.warehouse_inventory[:, 0, 0],
-                                     exact=structure.transshipment)
-    return order._replace(stores=stores)
+    """Makes nonnegative orders feasible; depends on the state only, not on parameters.
+
+    Every supplying location's outbound flows are scaled to its on-hand
+    (`invjax.policies.policy.allocate`); on a chain that caps each stage's order at the
+    on-hand of the stage above.
+    """
+    return allocate(structure.network, obs, order)
 
 
 def value_features(obs: State, periods: int) -> jnp.ndarray:
@@ -98,36 +120,42 @@ def value_features(obs: State, periods: int) -> jnp.ndarray:
     return jnp.concatenate([flat, left.astype(flat.dtype)], axis=-1)
 
 
-def rollout(problem: Problem, policy, params, log_scale, scenarios: Scenarios,
-            key: jax.Array, *, pathwise: bool = False) -> Trajectory:
-    """Rolls the perturbed policy through all periods.
+class Perturbed(NamedTuple):
+    """`policy` with censored Gaussian noise on every flow: a stochastic policy for
+    `invjax.rollout.simulate(..., key=...)`. Its params are (policy params, log_scale).
 
-    With `pathwise=False` (REINFORCE) gradients flow only through `log_prob`; with
-    `pathwise=True` the noise is reparameterised and the cost is differentiable through
-    the dynamics (HDPO of the perturbed policy, the same objective).
+    With `pathwise=False` (REINFORCE) the sampled flows carry no gradient, so gradients
+    reach the parameters only through the log-probability; with `pathwise=True` the
+    noise is reparameterised and the cost is differentiable through the dynamics.
     """
-    structure = problem.structure
-    env = Env(structure)
-    periods = scenarios.periods
-    hold = (lambda x: x) if pathwise else jax.lax.stop_gradient
 
-    def period(carry, demand_t):
-        state, key = carry
-        key, key_t = jax.random.split(key)
-        state = hold(state)
-        mean = complete_action(structure, policy.apply(params, state))
-        sigma = jax.tree.map(lambda r: jnp.exp(log_scale) * r, noise_reference(state))
-        keys = jax.random.split(key_t, 3)
+    policy: Any
+    structure: Structure
+    periods: int
+    pathwise: bool = False
+
+    def sample(self, params, obs: State, key: jax.Array):
+        """(feasible flows, (log-probability [n], value features [n, F]))."""
+        policy_params, log_scale = params
+        hold = (lambda x: x) if self.pathwise else jax.lax.stop_gradient
+        mean = complete_action(self.structure, self.policy.apply(policy_params, obs))
+        reference = noise_reference(self.structure.network, obs)
+        sigma = jax.tree.map(lambda r: jnp.exp(log_scale) * r, reference)
+        keys = jax.random.split(key, 3)
         order = Action(*(hold(jax.nn.relu(m + s * jax.random.normal(k, m.shape)))
                          for m, s, k in zip(mean, sigma, keys)))
         logp = sum(log_prob(a, m, s).sum(-1) for a, m, s in zip(order, mean, sigma))
-        next_state, cost = env.step(state, feasible(structure, state, order), demand_t)
-        features = jax.lax.stop_gradient(value_features(state, periods))
-        return (next_state, key), (logp, cost, features)
+        features = jax.lax.stop_gradient(value_features(obs, self.periods))
+        return feasible(self.structure, obs, order), (logp, features)
 
-    demand = jnp.swapaxes(scenarios.demand, 0, 1)
-    _, out = jax.lax.scan(period, (env.reset(scenarios), key), demand)
-    return Trajectory(*(jnp.swapaxes(x, 0, 1) for x in out))
+
+def rollout(problem: Problem, policy, params, log_scale, scenarios: Scenarios,
+            key: jax.Array, *, pathwise: bool = False) -> Trajectory:
+    """Rolls the perturbed policy through all periods (`invjax.rollout.simulate`)."""
+    stochastic = Perturbed(policy, problem.structure, scenarios.periods, pathwise)
+    result = simulate(problem, stochastic, (params, log_scale), scenarios, 0, key=key)
+    logp, features = result.extras
+    return Trajectory(logp, result.cost, features)
 
 
 def _normaliser(problem: Problem, cost) -> float:
