@@ -36,6 +36,7 @@ from invjax.policies.policy import (
     proportional_allocation,
     sum_last,
 )
+from invjax.policies.registry import require
 from invjax.problem import Problem, Structure
 
 KNOTS = (0.0, 0.5, 1.0, 2.0, 4.0)
@@ -109,11 +110,7 @@ def context_base_stock(
       ValueError: a network other than one warehouse without echelons, or bad knots.
     """
     s = problem.structure if isinstance(problem, Problem) else problem
-    if s.n_warehouses != 1 or s.n_echelons != 0:
-        raise ValueError(
-            f"context_base_stock: does not fit setting {s.name!r}; it is for one-warehouse "
-            "networks without echelons (one_warehouse, transshipment)"
-        )
+    require("context_base_stock", s)
     knots = tuple(float(x) for x in knots)
     if not knots or list(knots) != sorted(set(knots)):
         raise ValueError(f"knots: need at least one, strictly increasing, got {knots}")

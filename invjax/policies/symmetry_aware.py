@@ -1,4 +1,4 @@
-"""The symmetry-aware policy for one-warehouse networks (the paper's architecture).
+"""The symmetry-aware policy for one- and many-warehouse networks (the paper's architecture).
 
 A context net reads the whole state (all store vectors, then the warehouse vector,
 flattened) and outputs a context vector through a sigmoid. The warehouse net reads
@@ -18,7 +18,18 @@ store, so it is computed once per scenario and broadcast over stores
 S x F x H + C x H. `factored=False` concatenates the context to every store's input
 instead, with the same parameter pytree.
 
-References: Alvo, Russo, Kanoria (2023), arXiv 2306.11246, Section 6; SPEC §4.
+Many warehouses (any two-level network: `registry.two_level`): the context net reads
+every store vector and every warehouse vector; one warehouse net, shared by all
+warehouses, reads (own vector, own holding cost, inbound lead time and procurement
+cost, context) and orders sigmoid x 4 x (sum of store means); the shared store net also
+reads the vectors of the warehouses on its inbound edges (a padded stack in inbound
+order, zeros for the supplier and for padding) and its features carry the lead times
+of all its inbound edges (`per_store_features`); it outputs one desired flow per
+inbound edge; `invjax.policies.policy.allocate` then scales every warehouse's outbound
+flows to its on-hand. On one-warehouse networks the inputs, parameters and outputs are
+exactly those of the paper's architecture above.
+
+References: Alvo, Russo, Kanoria (2023), arXiv 2306.11246, Section 6; SPEC §4, §7.
 """
 
 from __future__ import annotations
@@ -32,6 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from invjax.dynamics import Action, State
+from invjax.policies import edges
 from invjax.policies.neural import (
     MLP,
     STORE_FEATURES,
@@ -39,10 +51,12 @@ from invjax.policies.neural import (
     as_widths,
     per_store_features,
     saved_if_wide,
+    store_feature_count,
     supplier_cap,
     total_mean,
 )
-from invjax.policies.policy import Policy, proportional_allocation
+from invjax.policies.policy import Policy, allocate, proportional_allocation
+from invjax.policies.registry import one_warehouse, require
 from invjax.problem import Problem, Structure
 
 
@@ -107,7 +121,8 @@ class StoreNet(nn.Module):
 
 
 class SymmetryAwareNet(nn.Module):
-    """Context, warehouse and store nets; returns (warehouse out [n, 1], store out [n, S])."""
+    """Context, warehouse and store nets; returns (warehouse out [n, 1] or [n, W, 1]
+    for warehouse input [n, F] or [n, W, F], store out [n, S, store_outputs])."""
 
     context_size: int
     context_hidden: tuple[int, ...]
@@ -116,6 +131,7 @@ class SymmetryAwareNet(nn.Module):
     activation: str
     stack: int
     factored: bool
+    store_outputs: int = 1
 
     @nn.compact
     def __call__(self, context_in, warehouse_in, store_in):
@@ -123,10 +139,12 @@ class SymmetryAwareNet(nn.Module):
                           name="context")
         context = jax.nn.sigmoid(context_net(context_in))
         warehouse_net = MLP(self.warehouse_hidden + (1,), self.activation, name="warehouse")
-        warehouse = warehouse_net(jnp.concatenate([warehouse_in, context], -1))
-        store_net = StoreNet(self.store_hidden + (1,), self.activation, self.stack,
-                             self.factored, name="store")
-        return warehouse, store_net(store_in, context)[..., 0]
+        shared = context if warehouse_in.ndim == 2 else jnp.broadcast_to(
+            context[:, None, :], warehouse_in.shape[:2] + context.shape[-1:])
+        warehouse = warehouse_net(jnp.concatenate([warehouse_in, shared], -1))
+        store_net = StoreNet(self.store_hidden + (self.store_outputs,), self.activation,
+                             self.stack, self.factored, name="store")
+        return warehouse, store_net(store_in, context)
 
 
 def _inputs(obs: State, scaled: bool):
@@ -165,10 +183,65 @@ def _symmetry_aware(s: Structure, context_size, context_hidden, store_hidden,
 
     def apply(params, obs: State) -> Action:
         warehouse_out, store_out = net.apply(params, *_inputs(obs, scaled))
-        desired = jax.nn.softplus(store_out)
+        desired = jax.nn.softplus(store_out[..., 0])
         on_hand = jax.nn.relu(obs.warehouse_inventory[:, 0, 0])
         stores = proportional_allocation(desired, on_hand, exact=s.transshipment)
         return Action(stores=stores, warehouses=jax.nn.sigmoid(warehouse_out) * supplier_cap(obs))
+
+    return Policy(init, apply)
+
+
+WAREHOUSE_FEATURES = 3  # holding cost, inbound lead time, inbound procurement cost
+
+
+def _network_inputs(network, obs: State, scaled: bool):
+    """(context input [n, S*Ks + W*Kw], warehouse input [n, W, Kw + 3], store input
+    [n, S, Ks + features + in-degree*Kw]) for a many-warehouse network; inventories
+    scaled as in `_inputs`."""
+    n = obs.store_inventory.shape[0]
+    store = obs.store_inventory.astype(jnp.float32)
+    warehouse = obs.warehouse_inventory.astype(jnp.float32)  # [n, W, Kw]
+    own = jnp.concatenate([store, per_store_features(obs, network)], -1)
+    if scaled:
+        store = store / obs.params.demand_mean.astype(jnp.float32)[..., None]
+        warehouse = warehouse / total_mean(obs).astype(jnp.float32)[..., None]
+    # The vectors of the warehouses on each store's inbound edges (zeros: none).
+    padded = jnp.concatenate([warehouse, jnp.zeros_like(warehouse[:, :1])], axis=1)
+    sources = edges.source_table(network, "store")
+    supplying = padded[:, np.where(sources < 0, warehouse.shape[1], sources)]
+    store_in = jnp.concatenate([own, supplying.reshape(own.shape[:2] + (-1,))], -1)
+    p = obs.params
+    inbound = [edges.per_location(network, "warehouse", x.astype(jnp.float32))[..., 0]
+               for x in (p.warehouse_lead_time, p.warehouse_procurement_cost)]
+    features = jnp.stack([p.warehouse_holding_cost.astype(jnp.float32)] + inbound, -1)
+    warehouse_in = jnp.concatenate([warehouse, features], -1)
+    context_in = jnp.concatenate([store.reshape(n, -1), warehouse.reshape(n, -1)], -1)
+    return context_in, warehouse_in, store_in
+
+
+@functools.cache
+def _symmetry_aware_network(s: Structure, context_size, context_hidden, store_hidden,
+                            warehouse_hidden, activation, shared, factored,
+                            scaled) -> Policy:
+    network = s.network
+    degree = edges.in_degree(network, "store")
+    net = SymmetryAwareNet(context_size, context_hidden, store_hidden, warehouse_hidden,
+                           activation, 0 if shared else s.n_stores, factored, degree)
+    widths = (
+        (1, s.n_stores * s.store_slots + s.n_warehouses * s.warehouse_slots),
+        (1, s.n_warehouses, s.warehouse_slots + WAREHOUSE_FEATURES),
+        (1, s.n_stores, s.store_slots + store_feature_count(network) + degree * s.warehouse_slots),
+    )
+
+    @jax.jit
+    def init(key):
+        return net.init(key, *(jnp.zeros(w, jnp.float32) for w in widths))
+
+    def apply(params, obs: State) -> Action:
+        warehouse_out, store_out = net.apply(params, *_network_inputs(network, obs, scaled))
+        desired = edges.per_edge(network, "store", jax.nn.softplus(store_out))
+        orders = jax.nn.sigmoid(warehouse_out[..., 0]) * supplier_cap(obs)
+        return allocate(network, obs, Action(stores=desired, warehouses=orders))
 
     return Policy(init, apply)
 
@@ -184,10 +257,11 @@ def symmetry_aware(
     factored: bool = True,
     scale_inputs: bool = True,
 ) -> Policy:
-    """The symmetry-aware policy of the paper for one-warehouse networks.
+    """The symmetry-aware policy of the paper, for one and for many warehouses.
 
     Args:
-      problem: a one-warehouse network (one_warehouse, transshipment).
+      problem: a two-level network (one_warehouse, transshipment, many_warehouses: see
+        `invjax.policies.registry.two_level`).
       context_size: width of the context vector (sigmoid outputs).
       context_hidden, store_hidden, warehouse_hidden: hidden widths of the three nets.
       activation: name in `invjax.policies.neural.ACTIVATIONS`.
@@ -204,19 +278,16 @@ def symmetry_aware(
       "context", "warehouse" and "store".
 
     Raises:
-      ValueError: a network other than one warehouse without echelons, or bad sizes.
+      ValueError: a network that is not two-level, or bad sizes.
 
     References: Alvo, Russo, Kanoria (2023), arXiv 2306.11246, Section 6; SPEC §4.
     """
     s = problem.structure if isinstance(problem, Problem) else problem
-    if s.n_warehouses != 1 or s.n_echelons != 0:
-        raise ValueError(
-            f"symmetry_aware: does not fit setting {s.name!r}; it is for one-warehouse "
-            "networks without echelons (one_warehouse, transshipment)"
-        )
+    require("symmetry_aware", s)
     activation_fn(activation)
     (context_size,) = as_widths((context_size,), "context_size")
-    return _symmetry_aware(
+    build = _symmetry_aware if one_warehouse(s.network) else _symmetry_aware_network
+    return build(
         s, context_size, as_widths(context_hidden, "context_hidden"),
         as_widths(store_hidden, "store_hidden"), as_widths(warehouse_hidden, "warehouse_hidden"),
         activation, bool(shared), bool(factored), bool(scale_inputs),

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 
 from invjax.dynamics import Action
 from invjax.policies.policy import Policy
+from invjax.policies.registry import require
 from invjax.problem import Problem, Structure
 
 
@@ -34,6 +35,5 @@ def _table_policy(structure: Structure, lead_time: int) -> Policy:
 def lost_sales_table_policy(problem: Problem, solution):
     """(policy, params) playing the value-iteration optimum of a lost-sales store."""
     lead_time = solution.order.ndim
-    if problem.structure.n_stores != 1 or problem.structure.n_warehouses:
-        raise ValueError("table policy: defined for a single store without warehouse")
+    require("lost_sales_table", problem)
     return _table_policy(problem.structure, lead_time), {"order": jnp.asarray(solution.order)}
