@@ -73,7 +73,10 @@ def generated_rule(n_warehouses, n_stores, seed):
 
 @pytest.mark.parametrize("n_warehouses,n_stores", [(3, 20), (4, 30), (5, 40), (6, 50)])
 def test_generated_networks_follow_their_rule(n_warehouses, n_stores):
-    problem = settings.make("many_warehouses", n_warehouses=n_warehouses, n_stores=n_stores)
+    problem = settings.make("many_warehouses", n_warehouses=n_warehouses)
+    assert problem.structure.n_stores == n_stores  # the default size for n_warehouses
+    assert settings.make("many_warehouses", n_warehouses=n_warehouses,
+                         n_stores=n_stores).structure == problem.structure
     matrix = lead_time_matrix(problem)
     assert matrix.shape == (n_warehouses, n_stores)
     assert problem.structure.network.topology == "many_warehouses"
@@ -321,6 +324,7 @@ def test_issue_examples():
         settings.make("transshipment", lead_time=[1, 2])
     with pytest.raises(ValueError, match="one_warehouse: n_stores: must be an integer >= 1"):
         settings.make("one_warehouse", n_stores=2.5)
+    assert settings.make("many_warehouses", n_stores=6).structure.n_stores == 6
     with pytest.raises(ValueError, match="n_stores must be >= n_warehouses"):
         settings.make("many_warehouses", n_warehouses=4, n_stores=3)
     with pytest.raises(ValueError, match="upstream_lead_times"):
@@ -333,7 +337,7 @@ def test_issue_examples():
 
 def bad_values(option):
     """Values of the wrong type or range for an option of `options.SCHEMAS`."""
-    out = ["abc", None, {"a": 1}, float("nan")]
+    out = ["abc", {"a": 1}, float("nan")] + ([] if option.nullable else [None])
     if option.kind.endswith("_list"):
         return out + [3, [], ["a"], [True]] + ([[0]] if option.low else [])
     out += [[1, 2], True] if option.kind != "bool" else [1, "true"]

@@ -136,6 +136,8 @@ def many_warehouse_lead_times(n_warehouses: int, n_stores: int, network_seed: in
 
 def _many_warehouses(c: dict) -> Problem:
     n_w = c["n_warehouses"]
+    if c["n_stores"] is None:  # the authors' sizes (2, 10), (3, 20), ..., (6, 50)
+        c = {**c, "n_stores": 10 * (n_w - 1)}
     lead_times = many_warehouse_lead_times(n_w, c["n_stores"], c["network_seed"])
     n, rng, mean, std = _store_draws(c)  # the draw order of one_warehouse
     holding = rng.uniform(0.7, 1.3, n)

@@ -20,12 +20,14 @@ class Option:
       kind: "int", "float", "bool", "int_list" or "float_list".
       low, high: inclusive bounds of the value (of every entry of a list); None = open.
       below_high: the upper bound is exclusive.
+      nullable: None (YAML null) is allowed too; the builder gives it its meaning.
     """
 
     kind: str
     low: float | None = None
     high: float | None = None
     below_high: bool = False
+    nullable: bool = False
 
     def allowed(self) -> str:
         what = {"int": "an integer", "float": "a number", "bool": "true or false",
@@ -36,10 +38,13 @@ class Option:
             bounds.append(f">= {self.low:g}")
         if self.high is not None:
             bounds.append(f"{'<' if self.below_high else '<='} {self.high:g}")
-        return what + (" " + " and ".join(bounds) if bounds else "")
+        what += " " + " and ".join(bounds) if bounds else ""
+        return what + (" or null" if self.nullable else "")
 
     def check(self, label: str, value: Any):
         """The value, normalised (int, float, bool or list); ValueError naming `label`."""
+        if value is None and self.nullable:
+            return None
         if self.kind == "bool":
             if not isinstance(value, bool):
                 raise ValueError(f"{label}: must be {self.allowed()}, got {value!r}")
@@ -102,7 +107,8 @@ SCHEMAS: dict[str, dict[str, Option]] = {
         "warehouse_holding_cost": COST, "inventory_periods": SLOTS,
         "maximize_profit": Option("bool")},
     "many_warehouses": {
-        "n_warehouses": Option("int", 2), "n_stores": Option("int", 2), "seed": SEED,
+        "n_warehouses": Option("int", 2), "n_stores": Option("int", 2, nullable=True),
+        "seed": SEED,
         "network_seed": SEED, "correlation": CORRELATION, "warehouse_lead_time": LEAD_TIME,
         "inventory_periods": SLOTS},
     "serial_chain": {**_ONE_STORE, "demand_std": COST, "n_stages": Option("int", 2)},
