@@ -218,8 +218,9 @@ def test_example_network_loads():
 def test_yaml_network_optimum_follows_the_topology(tmp_path):
     """Two independent backlogged normal stores: the optimum is the mean of the stores'
     closed forms, whatever the file is called; one of them alone: one_store_backlogged's."""
-    stores = [(5.0, 1.6, 4, 9.0, 1.0), (3.0, 1.0, 2, 4.0, 0.5)]
-    def write(entries):  # noqa: E306
+    stores = [(5.0, 1.6, 4, 9.0, 1.0), (3.0, 1.0, 2, 4.0, 0.5)]  # mean, std, L, p, h
+
+    def write(entries):
         locs = "".join(f"  - {{name: s{i}, kind: store, slots: {max(4, L)}, holding_cost: {h}, "
                        f"underage_cost: {b}, demand_mean: {m}, demand_std: {sd}}}\n"
                        for i, (m, sd, L, b, h) in enumerate(entries))
