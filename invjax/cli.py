@@ -17,17 +17,17 @@ import json
 import pathlib
 import sys
 
-import yaml
-
 
 def _train(args) -> int:
     from invjax.train import run_config, runner
 
     if args.resume:
+        from invjax.settings.user_network import read_yaml
+
         out = pathlib.Path(args.resume)
         if not (out / "config.yaml").exists():
             raise ValueError(f"--resume: {out} has no config.yaml")
-        config = yaml.safe_load((out / "config.yaml").read_text())
+        config = read_yaml(out / "config.yaml")
     else:
         if args.network:
             config = _network_config(args)
@@ -44,7 +44,9 @@ def _train(args) -> int:
         config = run_config.apply_overrides(config, args.set or [])
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         setting = pathlib.Path(str(config.get("setting"))).stem  # a network file: its stem
-        name = f"{setting}-{config.get('policy', {}).get('name', 'default')}"
+        policy = config.get("policy")
+        policy = policy.get("name", "default") if isinstance(policy, dict) else "default"
+        name = f"{setting}-{policy}"
         out = pathlib.Path(args.out) if args.out else pathlib.Path("runs") / f"{name}-{stamp}"
     summary = runner.fit(config, out, resume=bool(args.resume), progress=not args.quiet,
                          data_parallel=args.data_parallel)

@@ -185,13 +185,15 @@ def transition_one(structure: Structure, state: State, action: Action, demand):
     return next_state, LocationCost(costs["store"], costs["warehouse"], costs["echelon"])
 
 
-def complete_action(structure: Structure, action: Action) -> Action:
-    """Replaces `None` entries by empty [n, 0] arrays and checks shapes."""
+def complete_action(structure: Structure, action: Action, n: int | None = None) -> Action:
+    """Replaces `None` entries by empty [n, 0] arrays and checks shapes; `n`, when
+    given, is the state's batch size (scenarios), which every flow array must share."""
     if not isinstance(action, Action):
         raise ValueError(f"action: expected an invjax.Action, got {type(action).__name__}")
     stores = jnp.asarray(action.stores)
-    if stores.ndim != 2:
-        raise ValueError(f"Action.stores: expected shape [n, {structure.count('lead_time')}] "
+    count = structure.count("lead_time")
+    if stores.ndim != 2 or (n is not None and stores.shape[0] != n):
+        raise ValueError(f"Action.stores: expected shape [{'n' if n is None else n}, {count}] "
                          f"(scenarios, edges into stores), got {list(stores.shape)}")
     n = stores.shape[0]
     out = {}
@@ -234,7 +236,7 @@ class Env:
 
     def transition(self, state: State, action: Action, demand) -> tuple[State, LocationCost]:
         """One period for all scenarios; cost broken down per location ([n, count])."""
-        action = complete_action(self.structure, action)
+        action = complete_action(self.structure, action, state.store_inventory.shape[0])
         body = jax.vmap(transition_one, in_axes=(None, State(0, 0, 0, None, 0, 0), 0, 0))
         next_state, cost = body(self.structure, state, action, demand)
         return next_state.replace(period=state.period + 1), cost

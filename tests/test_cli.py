@@ -73,3 +73,51 @@ def test_every_shipped_config_builds():
     for name in run_config.shipped():
         problem, policy, config = run_config.build(run_config.load(name))
         assert config.batch_size <= config.train.n, name
+
+
+@pytest.fixture
+def files(tmp_path):
+    """Bad files and directories a new user might pass."""
+    (tmp_path / "malformed.yaml").write_text("setting: [one_store_lost\ntrainer: {epochs: 3\n")
+    (tmp_path / "tagged.yaml").write_text("setting: !!python/object/apply:os.system ['ls']\n")
+    (tmp_path / "hyper.yml").write_text("nn_params: {name: vanilla_one_store}\n")
+    (tmp_path / "no_checkpoint").mkdir()
+    (tmp_path / "no_checkpoint" / "config.yaml").write_text("setting: one_store_lost\n")
+    (tmp_path / "bad_run").mkdir()
+    (tmp_path / "bad_run" / "config.yaml").write_text("setting: [\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize("args, words", [
+    (["train", "--set", "trainer.learning_rate=abc"], ["trainer.learning_rate", "'abc'"]),
+    (["train", "--set", "trainer.batch_size=100000"], ["trainer.batch_size", "exceeds"]),
+    (["train", "--set", "trainer.train=[1024, 50]"], ["trainer.train[2]"]),
+    (["train", "--set", "n_seeds=1.5"], ["n_seeds", "integer"]),
+    (["train", "--set", "seed=-2"], ["seed"]),
+    (["train", "--set", "trainer=3"], ["trainer", "dictionary"]),
+    (["train", "--set", "trainer.epochs=[1,"], ["--set trainer.epochs", "YAML"]),
+    (["train", "--set", "trainer.epochs"], ["--set", "key=value"]),
+    (["train", "--config", "{d}/malformed.yaml"], ["malformed.yaml", "YAML"]),
+    (["train", "--config", "{d}/tagged.yaml"], ["tagged.yaml", "python/object/apply"]),
+    (["train", "--authors-settings", "{d}/malformed.yaml", "--authors-hyperparams",
+      "{d}/hyper.yml"], ["malformed.yaml", "YAML"]),
+    (["train", "--authors-settings", "{d}/tagged.yaml", "--authors-hyperparams",
+      "{d}/hyper.yml"], ["tagged.yaml", "python/object/apply"]),
+    (["train", "--authors-settings", "{d}/hyper.yml"], ["--authors-hyperparams"]),
+    (["train", "--resume", "{d}/no_checkpoint"], ["--resume", "checkpoints/last"]),
+    (["train", "--resume", "{d}/bad_run"], ["bad_run/config.yaml", "YAML"]),
+    (["evaluate", "{d}/nowhere"], ["nowhere", "config.yaml"]),
+    (["evaluate", "{d}/no_checkpoint"], ["no_checkpoint", "checkpoints/best"]),
+    (["evaluate", "{d}/bad_run"], ["bad_run/config.yaml", "YAML"]),
+])
+def test_bad_input_is_one_line_and_exit_2(args, words, files, capsys):
+    args = [a.format(d=files) for a in args]
+    if args[0] == "train" and "--resume" not in args:
+        args += ["--out", str(files / "out"), "--quiet"]
+    assert cli.main(args) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("invjax: error:"), captured.err
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+    assert not (files / "out").exists()  # nothing written before the error

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import invjax
+import invjax.train
 from conftest import random_params
 
 
@@ -192,8 +193,14 @@ def test_action_with_wrong_scenario_count():
     problem = small("one_warehouse")
     env = invjax.Env(problem)
     sc = scenarios(problem, 4, 3)
-    action = invjax.Action(jnp.ones((5, 3)), jnp.ones((5, 1)))
-    with pytest.raises(ValueError, match="stores"):
+    for n in (5, 3, 1):  # more, fewer, and one scenario (which would broadcast)
+        action = invjax.Action(jnp.ones((n, 3)), jnp.ones((n, 1)))
+        with pytest.raises(ValueError, match=re.escape(
+                f"Action.stores: expected shape [4, 3] (scenarios, edges into stores), "
+                f"got [{n}, 3]")):
+            env.step(env.reset(sc), action, sc.demand[:, 0])
+    action = invjax.Action(jnp.ones((4, 3)), jnp.ones((5, 1)))
+    with pytest.raises(ValueError, match=r"Action\.warehouses: expected shape \(4, 1\)"):
         env.step(env.reset(sc), action, sc.demand[:, 0])
 
 
@@ -250,3 +257,125 @@ def test_invalid_cost_parameters():
         invjax.settings.make("one_store_backlogged", underage_cost=-1.0)
     with pytest.raises(ValueError, match="holding_cost"):
         invjax.settings.make("one_store_backlogged", holding_cost=float("nan"))
+
+
+# Training input (invjax.train): run configs, the trainer, YAML files, run directories.
+
+@pytest.mark.parametrize("field, value, words", [
+    ("learning_rate", "abc", ["valid number", "'abc'"]),
+    ("learning_rate", 0.0, ["greater than 0"]),
+    ("batch_size", 2.5, ["integer"]),
+    ("epochs", True, ["integer"]),
+    ("eval_every", 0, ["greater than or equal to 1"]),
+    ("patience", -1, ["greater than or equal to 1"]),
+    ("clip_norm", -1.0, ["greater than 0"]),
+    ("schedule", "linear", ["'linear'", "allowed", "cosine"]),
+    ("train", [1024, 50], ["trainer.train[2]", "required"]),
+    ("train", "many", ["trainer.train"]),
+    ("batch_size", 4096, ["4096", "exceeds", "1024 training scenarios"]),
+    ("batch_splits", 3, ["dividing trainer.batch_size"]),
+    ("learnin_rate", 0.1, ["learnin_rate", "unknown", "learning_rate"]),
+])
+def test_trainer_config_names_the_field(field, value, words):
+    kwargs = {"batch_size": 256, "train": (1024, 10, 2), field: value}
+    with pytest.raises(ValueError) as info:
+        invjax.train.TrainConfig(**kwargs)
+    message = str(info.value)
+    assert message.startswith(f"trainer.{field}"), message
+    assert "\n" not in message, message
+    for word in words:
+        assert word in message, (word, message)
+
+
+def test_trainer_config_stays_hashable_and_coerces_like_yaml():
+    a = invjax.train.TrainConfig(learning_rate="1e-3", train=[1024, 10, 2], batch_size=256)
+    b = invjax.train.TrainConfig(learning_rate=1e-3, train=(1024, 10, 2), batch_size=256)
+    assert a == b and hash(a) == hash(b)
+    assert a.train == invjax.scenarios.Horizon(1024, 10, 2)
+    assert type(a.train) is invjax.scenarios.Horizon
+    import dataclasses
+
+    with pytest.raises(ValueError, match="trainer.epochs"):
+        dataclasses.replace(a, epochs=0)  # re-validated
+
+
+@pytest.mark.parametrize("config, words", [
+    ({"setting": "one_store_lost", "n_seeds": 0}, ["n_seeds", "greater than or equal to 1"]),
+    ({"setting": "one_store_lost", "n_seeds": 1.5}, ["n_seeds", "integer"]),
+    ({"setting": "one_store_lost", "n_seeds": True}, ["n_seeds", "integer"]),
+    ({"setting": "one_store_lost", "seed": -1}, ["seed", "greater than or equal to 0"]),
+    ({"setting": "one_store_lost", "trainer": 3}, ["trainer", "dictionary"]),
+    ({"setting": "one_store_lost", "trainr": {}}, ["trainr", "unknown", "trainer"]),
+    ({"problem": {}}, ["setting", "required"]),
+    ([1, 2], ["config", "mapping"]),
+])
+def test_run_config_names_the_field(config, words):
+    from invjax.train import run_config
+
+    with pytest.raises(ValueError) as info:
+        run_config.build(config)
+    message = str(info.value)
+    assert "\n" not in message
+    for word in words:
+        assert word in message, (word, message)
+
+
+def test_batch_larger_than_the_training_data():
+    from invjax.train import run_config
+
+    config = {"setting": "one_store_lost",
+              "trainer": {"batch_size": 512, "train": [256, 10, 2]}}
+    with pytest.raises(ValueError, match="trainer.batch_size: 512 exceeds the 256"):
+        run_config.build(config)
+
+
+MALFORMED = "setting: [one_store_lost\ntrainer: {epochs: 3\n"
+PYTHON_TAG = "setting: !!python/object/apply:os.system ['echo hacked']\n"
+
+
+@pytest.mark.parametrize("text, words", [
+    (MALFORMED, ["not a valid (safe) YAML"]),
+    (PYTHON_TAG, ["not a valid (safe) YAML", "python/object/apply"]),
+    ("- a list\n", ["mapping"]),
+])
+def test_bad_yaml_files_raise_value_errors_naming_the_file(tmp_path, text, words):
+    from invjax.train import authors_config, run_config
+
+    bad, good = tmp_path / "bad.yml", tmp_path / "good.yml"
+    bad.write_text(text)
+    good.write_text("nn_params: {name: vanilla_one_store}\n")
+    for load in (lambda: run_config.load(bad), lambda: authors_config.load(bad, good),
+                 lambda: authors_config.load(good, bad)):
+        with pytest.raises(ValueError) as info:
+            load()
+        message = str(info.value)
+        assert str(bad) in message and "\n" not in message, message
+        for word in words:
+            assert word in message, (word, message)
+
+
+def test_authors_config_needs_both_files(tmp_path):
+    from invjax.train import authors_config
+
+    (tmp_path / "s.yml").write_text("problem_params: {n_stores: 1}\n")
+    with pytest.raises(ValueError, match="--authors-hyperparams"):
+        authors_config.load(tmp_path / "s.yml", None)
+    with pytest.raises(ValueError, match="cannot read"):
+        authors_config.load(tmp_path / "s.yml", tmp_path / "missing.yml")
+
+
+def test_run_directory_errors(tmp_path):
+    from invjax.train import runner
+
+    config = {"setting": "one_store_backlogged", "policy": {"name": "base_stock"}}
+    with pytest.raises(ValueError, match="resume: needs a run directory"):
+        runner.fit(config, None, resume=True, progress=False)
+    with pytest.raises(ValueError, match="has no checkpoints/last"):
+        runner.fit(config, tmp_path / "empty", resume=True, progress=False)
+    assert not (tmp_path / "empty").exists()  # nothing written
+    with pytest.raises(ValueError, match="has no config.yaml"):
+        runner.evaluate_run(tmp_path / "nothing")
+    (tmp_path / "untrained").mkdir()
+    (tmp_path / "untrained" / "config.yaml").write_text("setting: one_store_backlogged\n")
+    with pytest.raises(ValueError, match="no checkpoints/best or checkpoints/last"):
+        runner.evaluate_run(tmp_path / "untrained")

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
+from invjax.settings.user_network import read_yaml
 
 POLICY_NAMES = {
     "vanilla_one_store": "vanilla",
@@ -67,11 +67,10 @@ def load(settings_path, hyperparams_path) -> dict[str, Any]:
     Raises:
       ValueError: a key or value invjax cannot represent (module docstring).
     """
-    with open(settings_path) as f:
-        setting_doc = yaml.safe_load(f) or {}
-    with open(hyperparams_path) as f:
-        hyper_doc = yaml.safe_load(f) or {}
-    return convert(setting_doc, hyper_doc)
+    if not settings_path or not hyperparams_path:
+        raise ValueError("--authors-settings and --authors-hyperparams: both files are "
+                         "needed (a settings file and a hyperparameters file)")
+    return convert(read_yaml(settings_path), read_yaml(hyperparams_path))
 
 
 def convert(setting_doc: dict, hyper_doc: dict) -> dict[str, Any]:

@@ -13,18 +13,18 @@ sizes) and `default.yaml` (the quick main job).
 from __future__ import annotations
 
 import copy
-import dataclasses
 import pathlib
 from typing import Any
 
 import yaml
 
 from invjax import policies, settings
+from invjax.settings.user_network import read_yaml
+from invjax.train import schema
 from invjax.train.hdpo import TrainConfig
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parent.parent / "configs"
-TOP_KEYS = ("setting", "problem", "policy", "trainer", "seed", "n_seeds")
-TRAINER_KEYS = tuple(f.name for f in dataclasses.fields(TrainConfig))
+SECTIONS = ("problem", "policy", "trainer")
 
 
 def shipped() -> list[str]:
@@ -33,27 +33,26 @@ def shipped() -> list[str]:
 
 
 def load(path_or_name) -> dict[str, Any]:
-    """Loads a run configuration from a path or a shipped name."""
+    """Loads a run configuration from a path or a shipped name (safe YAML; a malformed
+    file raises a ValueError naming it)."""
     path = pathlib.Path(path_or_name)
     if not path.exists():
         path = CONFIG_DIR / f"{path_or_name}.yaml"
     if not path.exists():
         raise ValueError(f"config: {path_or_name!r} not found; shipped: {shipped()}")
-    with open(path) as f:
-        return yaml.safe_load(f) or {}
+    return read_yaml(path)
 
 
 def for_setting(setting: str | None, policy: str | None) -> dict[str, Any]:
     """The shipped configuration of (setting, policy); the default run without both."""
     if setting is None:
         return load("default")
-    if setting not in settings.names():
-        raise ValueError(f"setting: unknown {setting!r}; allowed: {settings.names()}")
-    policy = policy or policies.default_for(setting)
+    problem = settings.make(setting)  # ValueError naming an unknown setting
+    policy = policy or policies.default_for(problem)
     name = f"{setting}-{policy}"
     if name in shipped():
         return load(name)
-    policies.check_fits(policy, settings.make(setting))
+    policies.check_fits(policy, problem)
     return {"setting": setting, "policy": {"name": policy}, "trainer": {}}
 
 
@@ -70,44 +69,36 @@ def apply_overrides(config: dict, assignments: list[str]) -> dict:
             target = target.setdefault(part, {})
             if not isinstance(target, dict):
                 raise ValueError(f"--set {key}: {part!r} is not a section")
-        target[path[-1]] = yaml.safe_load(raw)
+        try:
+            target[path[-1]] = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            raise ValueError(f"--set {key}: cannot read the value {raw!r} as YAML") from None
     return config
 
 
 def validate(config: dict) -> dict:
-    """Checks keys; returns the config with every section present."""
-    unknown = set(config) - set(TOP_KEYS)
-    if unknown:
-        raise ValueError(f"config: unknown key(s) {sorted(unknown)}; allowed: {list(TOP_KEYS)}")
-    if "setting" not in config:
-        raise ValueError(f"config: missing 'setting'; allowed: {settings.names()}")
-    config = {"problem": {}, "policy": {}, "trainer": {}, "seed": 0, "n_seeds": 1, **config}
-    for key, low in (("seed", 0), ("n_seeds", 1)):
-        value = config[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"{key}: expected an integer >= {low}, got {value!r}")
-    for section in ("problem", "policy", "trainer"):
-        if not isinstance(config[section], dict):
-            raise ValueError(f"{section}: expected a mapping of keys to values, "
-                             f"got {config[section]!r}")
-    unknown = set(config["trainer"]) - set(TRAINER_KEYS)
-    if unknown:
-        raise ValueError(
-            f"trainer: unknown key(s) {sorted(unknown)}; allowed: {sorted(TRAINER_KEYS)}"
-        )
-    return config
+    """Checks the top level (`schema.RunConfig`); returns the config with every
+    section present, in the layout written to a run directory's `config.yaml`."""
+    schema.check_run(config)
+    return {"problem": {}, "policy": {}, "trainer": {}, "seed": 0, "n_seeds": 1, **config}
 
 
 def build(config: dict):
-    """(problem, policy, TrainConfig) of a validated run configuration."""
+    """(problem, policy, TrainConfig) of a run configuration."""
     config = validate(config)
     problem = settings.make(config["setting"], **config["problem"])
     options = dict(config["policy"])
-    name = options.pop("name", policies.default_for(config["setting"]))
+    name = options.pop("name", None) or policies.default_for(problem)
     policy = policies.make(name, problem, **options)
     trainer = dict(config["trainer"])
-    if "train" not in trainer or "dev" not in trainer or "test" not in trainer:
-        data = settings.config(config["setting"]).get("data", {})
-        for split in ("train", "dev", "test"):
-            trainer.setdefault(split, tuple(data[split]))
+    data = settings.config(config["setting"]).get("data", {})
+    for split in ("train", "dev", "test"):
+        if split not in trainer and split in data:
+            trainer[split] = tuple(data[split])
     return problem, policy, TrainConfig(**trainer)
+
+
+def policy_name(config: dict) -> str:
+    """The name of the policy a run configuration trains."""
+    problem = settings.make(config["setting"], **config.get("problem", {}))
+    return config.get("policy", {}).get("name") or policies.default_for(problem)

@@ -14,7 +14,7 @@ import math
 import pathlib
 import shutil
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -24,8 +24,9 @@ import yaml
 from invjax import optimal
 from invjax.device import describe
 from invjax.scenarios import sample
+from invjax.settings.user_network import read_yaml
 from invjax.train import parallel, run_config
-from invjax.train.hdpo import TrainState, make_train
+from invjax.train.hdpo import TrainConfig, TrainState, make_train
 
 TEST_CHUNK = 8192  # scenarios simulated at once in the test evaluation
 
@@ -61,7 +62,12 @@ def load_checkpoint(path: pathlib.Path, like: TrainState) -> TrainState:
         raise ValueError(f"checkpoint: {path} not found")
     target = _to_disk(like)
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
-    restored = ocp.StandardCheckpointer().restore(path.resolve(), abstract)
+    try:
+        restored = ocp.StandardCheckpointer().restore(path.resolve(), abstract)
+    except (ValueError, KeyError, TypeError, FileNotFoundError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"checkpoint: {path} does not match this run's configuration "
+                         f"(policy, seeds or estimator changed?): {first}") from None
     leaves = jax.tree.leaves(restored)
     return _from_disk(jax.tree.unflatten(jax.tree.structure(target), leaves))
 
@@ -101,11 +107,8 @@ def best_params(state: TrainState, seed: int):
 
 
 def _optimum(problem):
-    """The optimum or bound where one is known, else None."""
-    try:
-        return optimal.cost(problem)
-    except ValueError:
-        return None
+    """`invjax.optimal.Known` (cost, is_bound, method) where one is known, else None."""
+    return optimal.known(problem)
 
 
 def _write_metrics(out: pathlib.Path, rows: list[dict]) -> None:
@@ -154,6 +157,150 @@ def _diverged_message(seeds, first: int, last: int, out) -> str:
             "trainer.learning_rate or set trainer.clip_norm")
 
 
+class Run(NamedTuple):
+    """A resolved run configuration and what it builds."""
+
+    config: dict  # validated, every section present (written to config.yaml)
+    problem: Any
+    policy: Any
+    train_config: TrainConfig
+
+
+def resolve(config: dict) -> Run:
+    """Validates a run configuration and builds its problem, policy and trainer config."""
+    config = run_config.validate(config)
+    return Run(config, *run_config.build(config))
+
+
+def prepare_directory(out: pathlib.Path | None, config: dict, resume: bool) -> list[dict]:
+    """Creates the run directory and writes `config.yaml`; on resume, the metrics so far."""
+    if out is None:
+        if resume:
+            raise ValueError("resume: needs a run directory (out)")
+        return []
+    if resume and not (out / "checkpoints" / "last").exists():
+        raise ValueError(f"--resume: {out} has no checkpoints/last to continue from")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "checkpoints").mkdir(exist_ok=True)
+    rows = []
+    if resume and (out / "metrics.json").exists():
+        rows = json.loads((out / "metrics.json").read_text())
+    with open(out / "config.yaml", "w") as f:
+        yaml.safe_dump(config, f, sort_keys=False)
+    return rows
+
+
+class _Loop(NamedTuple):
+    """What the training loop reads."""
+
+    trainer: Any
+    data: Any  # vmapped {"train", "dev"} scenarios
+    train_config: TrainConfig
+    first_seed: int
+    out: pathlib.Path | None
+    label: str  # progress bar title
+
+
+def _epoch(state) -> int:
+    return int(state.epoch.min())  # seeds move in lockstep
+
+
+def _chunk_rows(loop: _Loop, state, metrics, seconds: float) -> list[dict]:
+    return [{
+        "seed": loop.first_seed + i,
+        "epoch": _epoch(state),
+        "train_loss": float(metrics.train_loss[i, -1]),
+        "dev_cost": float(metrics.dev_cost[i]),
+        "best_dev": float(metrics.best_dev[i]),
+        "seconds": seconds,
+    } for i in range(len(state.best_dev))]
+
+
+def train_loop(loop: _Loop, state, rows: list[dict], *, progress: bool,
+               stop_after_epochs: int | None):
+    """Runs chunks of epochs up to each dev evaluation, checkpointing after each.
+
+    Returns (state, rows, start): `start` is the `time.perf_counter()` the run began at
+    (moved back by the time already spent when resumed).
+
+    Raises:
+      TrainingDiverged: every seed met a NaN or infinite loss or gradient.
+    """
+    from tqdm.auto import tqdm
+
+    runs = {}  # one compiled vmapped program per chunk length
+    epochs, every = loop.train_config.epochs, loop.train_config.eval_every
+    start = time.perf_counter() - (rows[-1]["seconds"] if rows else 0.0)
+    bar = tqdm(total=epochs, initial=_epoch(state), disable=not progress, desc=loop.label)
+    diverged: list[int] = []
+    while _epoch(state) < epochs and not bool(state.stopped.all()):
+        before = _epoch(state)
+        if stop_after_epochs is not None and before >= stop_after_epochs:
+            break
+        chunk = min(every - before % every, epochs - before)
+        if chunk not in runs:
+            runs[chunk] = jax.jit(jax.vmap(lambda s, d, c=chunk: loop.trainer.run(s, d, c)))
+        previous_best = np.asarray(state.best_dev)
+        new_state, metrics = runs[chunk](state, loop.data)
+        nan = np.asarray(new_state.nan) & ~np.asarray(state.nan)
+        diverged += [loop.first_seed + int(i) for i in np.flatnonzero(nan)]
+        if nan.any() and bool(np.asarray(new_state.nan).all()):
+            bar.close()
+            raise TrainingDiverged(
+                _diverged_message(diverged, before + 1, before + chunk, loop.out))
+        state = new_state
+        rows += _chunk_rows(loop, state, metrics, time.perf_counter() - start)
+        bar.update(_epoch(state) - before)
+        bar.set_postfix(train=f"{float(np.nanmean(metrics.train_loss[:, -1])):.4f}",
+                        best_dev=f"{float(np.min(state.best_dev)):.4f}")
+        if loop.out:
+            save_checkpoint(loop.out / "checkpoints" / "last", state)
+            if (np.asarray(state.best_dev) < previous_best).any():
+                save_checkpoint(loop.out / "checkpoints" / "best", state)
+            _write_metrics(loop.out, rows)
+    bar.close()
+    return state, rows, start
+
+
+def _chosen_seed(state) -> int:
+    """The seed with the best dev cost."""
+    return int(np.argmin(np.where(np.isfinite(state.best_dev), state.best_dev, np.inf)))
+
+
+def summarize(run: Run, trainer, state, k_test, start: float, mesh=None) -> dict:
+    """Tests every seed's best parameters and reports the best seed (by dev cost)."""
+    known = _optimum(run.problem)
+    optimum = None if known is None else known.cost
+    gap = lambda cost: None if optimum is None else 100.0 * (cost / optimum - 1.0)  # noqa: E731
+    first_seed = int(run.config["seed"])
+    per_seed = []
+    for i in range(len(state.best_dev)):
+        cost = test_cost(run.problem, trainer, best_params(state, i), run.train_config,
+                         k_test, mesh)
+        per_seed.append({"seed": first_seed + i, "test_cost": cost, "gap_pct": gap(cost),
+                         "best_dev": float(state.best_dev[i]),
+                         "diverged": bool(state.nan[i])})
+    chosen = _chosen_seed(state)
+    done = int(state.epoch[chosen])
+    return {
+        "setting": run.problem.structure.name,
+        "policy": run.config["policy"].get("name"),
+        "test_cost": per_seed[chosen]["test_cost"],
+        "optimum": optimum,
+        "optimum_is_bound": bool(known and known.is_bound),
+        "gap_pct": per_seed[chosen]["gap_pct"],
+        "best_dev": float(state.best_dev[chosen]),
+        "seed": first_seed + chosen,
+        "epochs": done,
+        "steps": done * run.train_config.steps_per_epoch,
+        "early_stopped": done < run.train_config.epochs,
+        "n_params": int(sum(np.size(x) for x in jax.tree.leaves(best_params(state, chosen)))),
+        "wall_seconds": time.perf_counter() - start,
+        "device": describe(),
+        "seeds": per_seed,
+    }
+
+
 def fit(config: dict, out=None, *, resume: bool = False, progress: bool = True,
         stop_after_epochs: int | None = None, data_parallel: bool = False) -> dict[str, Any]:
     """Trains by HDPO as `config` says, writing the run directory `out`.
@@ -176,113 +323,30 @@ def fit(config: dict, out=None, *, resume: bool = False, progress: bool = True,
     Raises:
       TrainingDiverged: every seed met a NaN or infinite loss or gradient.
     """
-    from tqdm.auto import tqdm
-
-    config = run_config.validate(config)
-    problem, policy, train_config = run_config.build(config)
+    run = resolve(config)
     mesh = parallel.data_mesh() if data_parallel else None
-    trainer = make_train(problem, policy, train_config, mesh=mesh)
+    trainer = make_train(run.problem, run.policy, run.train_config, mesh=mesh)
     out = pathlib.Path(out) if out else None
-    first_seed = int(config["seed"])
-    k_data, k_init, k_test = seed_keys(config)
+    rows = prepare_directory(out, run.config, resume)
+    k_data, k_init, k_test = seed_keys(run.config)
     data = jax.jit(jax.vmap(trainer.data))(k_data)
     state = jax.jit(jax.vmap(trainer.init))(k_init)
-    rows: list[dict] = []
-    if out:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "checkpoints").mkdir(exist_ok=True)
-        if resume:
-            state = load_checkpoint(out / "checkpoints" / "last", state)
-            if (out / "metrics.json").exists():
-                rows = json.loads((out / "metrics.json").read_text())
-        with open(out / "config.yaml", "w") as f:
-            yaml.safe_dump(config, f, sort_keys=False)
-    elif resume:
-        raise ValueError("resume: needs a run directory (out)")
+    if resume:
+        state = load_checkpoint(out / "checkpoints" / "last", state)
     if mesh is not None:
         state = parallel.replicate(state, mesh)
-
-    runs = {}  # one compiled vmapped program per chunk length
-
-    def run(state, chunk):
-        if chunk not in runs:
-            runs[chunk] = jax.jit(jax.vmap(lambda s, d: trainer.run(s, d, chunk)))
-        return runs[chunk](state, data)
-
-    epochs, every = train_config.epochs, train_config.eval_every
-    epoch = lambda s: int(s.epoch.min())  # noqa: E731 (seeds move in lockstep)
-    start = time.perf_counter() - (rows[-1]["seconds"] if rows else 0.0)
-    bar = tqdm(total=epochs, initial=epoch(state), disable=not progress,
-               desc=f"{problem.structure.name}/{config['policy'].get('name', 'default')}")
-    diverged: list[int] = []
-    while epoch(state) < epochs and not bool(state.stopped.all()):
-        if stop_after_epochs is not None and epoch(state) >= stop_after_epochs:
-            break
-        before = epoch(state)
-        chunk = min(every - before % every, epochs - before)
-        previous_best = np.asarray(state.best_dev)
-        new_state, metrics = run(state, chunk)
-        nan = np.asarray(new_state.nan) & ~np.asarray(state.nan)
-        if nan.any():
-            diverged += [first_seed + int(i) for i in np.flatnonzero(nan)]
-            if bool(np.asarray(new_state.nan).all()):
-                bar.close()
-                raise TrainingDiverged(_diverged_message(diverged, before + 1, before + chunk, out))
-        state = new_state
-        seconds = time.perf_counter() - start
-        for i in range(len(previous_best)):
-            rows.append({
-                "seed": first_seed + i,
-                "epoch": epoch(state),
-                "train_loss": float(metrics.train_loss[i, -1]),
-                "dev_cost": float(metrics.dev_cost[i]),
-                "best_dev": float(metrics.best_dev[i]),
-                "seconds": seconds,
-            })
-        bar.update(epoch(state) - before)
-        bar.set_postfix(train=f"{float(np.nanmean(metrics.train_loss[:, -1])):.4f}",
-                        best_dev=f"{float(np.min(state.best_dev)):.4f}")
-        if out:
-            save_checkpoint(out / "checkpoints" / "last", state)
-            if (np.asarray(state.best_dev) < previous_best).any():
-                save_checkpoint(out / "checkpoints" / "best", state)
-            _write_metrics(out, rows)
-    bar.close()
-    if epoch(state) < epochs and not bool(state.stopped.all()):
-        return {"interrupted_at_epoch": epoch(state)}
-
-    optimum = _optimum(problem)
-    gap = lambda cost: None if optimum is None else 100.0 * (cost / optimum - 1.0)  # noqa: E731
-    per_seed = []
-    for i in range(len(state.best_dev)):
-        cost = test_cost(problem, trainer, best_params(state, i), train_config, k_test, mesh)
-        per_seed.append({"seed": first_seed + i, "test_cost": cost, "gap_pct": gap(cost),
-                         "best_dev": float(state.best_dev[i]),
-                         "diverged": bool(state.nan[i])})
-    chosen = int(np.argmin(np.where(np.isfinite(state.best_dev), state.best_dev, np.inf)))
-    done = int(state.epoch[chosen])
-    summary = {
-        "setting": problem.structure.name,
-        "policy": config["policy"].get("name"),
-        "test_cost": per_seed[chosen]["test_cost"],
-        "optimum": optimum,
-        "optimum_is_bound": problem.structure.name == "transshipment",
-        "gap_pct": per_seed[chosen]["gap_pct"],
-        "best_dev": float(state.best_dev[chosen]),
-        "seed": first_seed + chosen,
-        "epochs": done,
-        "steps": done * train_config.steps_per_epoch,
-        "early_stopped": done < epochs,
-        "n_params": int(sum(np.size(x) for x in jax.tree.leaves(best_params(state, chosen)))),
-        "wall_seconds": time.perf_counter() - start,
-        "device": describe(),
-        "seeds": per_seed,
-    }
+    label = f"{run.problem.structure.name}/{run.config['policy'].get('name', 'default')}"
+    loop = _Loop(trainer, data, run.train_config, int(run.config["seed"]), out, label)
+    state, rows, start = train_loop(loop, state, rows, progress=progress,
+                                      stop_after_epochs=stop_after_epochs)
+    if _epoch(state) < run.train_config.epochs and not bool(state.stopped.all()):
+        return {"interrupted_at_epoch": _epoch(state)}
+    summary = summarize(run, trainer, state, k_test, start, mesh)
     if out:
         with open(out / "summary.json", "w") as f:
             json.dump(summary, f, indent=1)
         if rows:
-            plot_learning_curve(out, rows, optimum)
+            plot_learning_curve(out, rows, summary["optimum"])
     return summary
 
 
@@ -291,18 +355,22 @@ def evaluate_run(run_dir) -> dict[str, Any]:
     run_dir = pathlib.Path(run_dir)
     if not (run_dir / "config.yaml").exists():
         raise ValueError(f"run directory: {run_dir} has no config.yaml")
-    config = run_config.validate(yaml.safe_load((run_dir / "config.yaml").read_text()))
-    problem, policy, train_config = run_config.build(config)
-    trainer = make_train(problem, policy, train_config)
-    _, k_init, k_test = seed_keys(config)
+    run = resolve(read_yaml(run_dir / "config.yaml"))
+    trainer = make_train(run.problem, run.policy, run.train_config)
+    _, k_init, k_test = seed_keys(run.config)
     like = jax.vmap(trainer.init)(k_init)
     checkpoint = run_dir / "checkpoints" / "best"
     if not checkpoint.exists():
         checkpoint = run_dir / "checkpoints" / "last"
+    if not checkpoint.exists():
+        raise ValueError(f"run directory: {run_dir} has no checkpoints/best or "
+                         "checkpoints/last (was it trained for at least one evaluation?)")
     state = load_checkpoint(checkpoint, like)
-    chosen = int(np.argmin(np.where(np.isfinite(state.best_dev), state.best_dev, np.inf)))
+    chosen = _chosen_seed(state)
     params = best_params(state, chosen)
-    cost = test_cost(problem, trainer, params, train_config, jax.random.fold_in(k_test, 99))
-    optimum = _optimum(problem)
-    return {"seed": int(config["seed"]) + chosen, "test_cost": cost, "optimum": optimum,
+    cost = test_cost(run.problem, trainer, params, run.train_config,
+                     jax.random.fold_in(k_test, 99))
+    known = _optimum(run.problem)
+    optimum = None if known is None else known.cost
+    return {"seed": int(run.config["seed"]) + chosen, "test_cost": cost, "optimum": optimum,
             "gap_pct": None if optimum is None else 100 * (cost / optimum - 1)}

@@ -23,8 +23,7 @@ def one_line(error: pydantic.ValidationError, section: str, allowed=()) -> str:
     """Every error of `error` on one line, each naming `section.field`."""
     parts = []
     for item in error.errors():
-        loc = ".".join([section, *(str(x) for x in item["loc"])]) if section else ".".join(
-            str(x) for x in item["loc"])
+        loc = _where(section, item["loc"])
         message = item["msg"].removeprefix("Value error, ")
         if not item["loc"]:  # a cross-field check: its message names the fields
             parts.append(message)
@@ -35,8 +34,19 @@ def one_line(error: pydantic.ValidationError, section: str, allowed=()) -> str:
         elif item["type"] == "value_error":
             parts.append(f"{loc}: {message}")
         else:
-            parts.append(f"{loc}: {message}, got {item['input']!r}")
+            parts.append(f"{loc}: {message} (got {item['input']!r})")
     return "; ".join(parts)
+
+
+def _where(section: str, loc) -> str:
+    """`trainer.train[2]` from section "trainer" and loc ("train", 2)."""
+    out = section
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
 
 
 def checked(section: str):
