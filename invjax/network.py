@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import numbers
 
 SUPPLIER = "supplier"
 KINDS = ("store", "warehouse", "echelon")
@@ -76,7 +77,13 @@ class Network:
         object.__setattr__(self, "locations", tuple(self.locations))
         object.__setattr__(self, "edges", tuple(self.edges))
         _validate(self.locations, self.edges)
-        object.__setattr__(self, "edges", _canonical(self.locations, self.edges))
+        # NumPy scalars (e.g. lead times read from an array) become Python numbers, so
+        # that equal networks compare and hash equal.
+        locations = tuple(dataclasses.replace(x, slots=int(x.slots)) for x in self.locations)
+        edges = tuple(dataclasses.replace(e, lead_time=int(e.lead_time), cost=float(e.cost))
+                      for e in self.edges)
+        object.__setattr__(self, "locations", locations)
+        object.__setattr__(self, "edges", _canonical(locations, edges))
 
     # Locations ------------------------------------------------------------------------
     def of_kind(self, kind: str) -> tuple[Location, ...]:
@@ -162,7 +169,7 @@ def _validate(locations: tuple[Location, ...], edges: tuple[Edge, ...]) -> None:
                              f"other than {SUPPLIER!r}")
         if loc.name in names:
             raise ValueError(f"location {loc.name!r}: duplicate name")
-        if isinstance(loc.slots, bool) or not isinstance(loc.slots, int) or loc.slots < 1:
+        if not _is_integer(loc.slots) or loc.slots < 1:
             raise ValueError(f"location {loc.name!r}: slots must be an integer >= 1, "
                              f"got {loc.slots!r}")
         names.add(loc.name)
@@ -183,9 +190,9 @@ def _validate(locations: tuple[Location, ...], edges: tuple[Edge, ...]) -> None:
             raise ValueError(f"{label}: a location cannot supply itself")
         if kinds.get(e.source) == "store":
             raise ValueError(f"{label}: a store cannot supply another location")
-        if isinstance(e.lead_time, bool) or not isinstance(e.lead_time, int) or e.lead_time < 1:
+        if not _is_integer(e.lead_time) or e.lead_time < 1:
             raise ValueError(f"{label}: lead_time must be an integer >= 1, got {e.lead_time!r}")
-        if not (isinstance(e.cost, (int, float)) and e.cost >= 0 and e.cost != float("inf")):
+        if not (_is_number(e.cost) and 0 <= e.cost < float("inf")):
             raise ValueError(f"{label}: cost must be a finite number >= 0, got {e.cost!r}")
         if (e.source, e.destination) in seen:
             raise ValueError(f"{label}: duplicate edge")
@@ -196,6 +203,14 @@ def _validate(locations: tuple[Location, ...], edges: tuple[Edge, ...]) -> None:
     _topological_order(locations, edges)  # raises on a cycle
     # Every location has an inbound edge and there is no cycle, so every location,
     # stores included, is reachable from the supplier.
+
+
+def _is_integer(x) -> bool:
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
 def _topological_order(locations, edges) -> list[str]:

@@ -75,6 +75,10 @@ BAD_NETWORKS = {
                            r"edge w -> s1: cost must be a finite number >= 0"),
     "zero slots": ((W, loc("s0", slots=0), S1), GOOD_EDGES,
                    r"location 's0': slots must be an integer >= 1"),
+    "boolean lead time": ((W, S0, S1), GOOD_EDGES[:2] + (Edge("w", "s1", True),),
+                          r"edge w -> s1: lead_time must be an integer >= 1, got True"),
+    "NaN edge cost": ((W, S0, S1), GOOD_EDGES[:2] + (Edge("w", "s1", 1, float("nan")),),
+                      r"edge w -> s1: cost must be a finite number >= 0"),
     "no store": ((W,), (Edge(SUPPLIER, "w", 1),), r"at least one store"),
     "supplier as a name": ((loc(SUPPLIER),), (Edge(SUPPLIER, SUPPLIER, 1),),
                            r"location 'supplier': a name must be"),
@@ -92,6 +96,19 @@ def test_good_network_is_accepted_and_hashable():
     net = Network((W, S0, S1), GOOD_EDGES)
     assert hash(net) == hash(Network((W, S0, S1), GOOD_EDGES[::-1]))
     assert net == Network((W, S0, S1), GOOD_EDGES[::-1])
+
+
+def test_numpy_scalars_are_accepted_as_numbers():
+    """Lead times, slots and costs read from NumPy arrays are integers and numbers:
+    the network equals (and hashes as) the one built from Python numbers."""
+    lead_times = np.asarray([2, 1, 3])
+    edges = tuple(Edge(e.source, e.destination, lead, np.float32(0.5))
+                  for e, lead in zip(GOOD_EDGES, lead_times))
+    net = Network((W, loc("s0", slots=np.int64(2)), S1), edges)
+    want = Network((W, loc("s0", slots=2), S1),
+                   tuple(Edge(e.source, e.destination, e.lead_time, 0.5) for e in GOOD_EDGES))
+    assert net == want and hash(net) == hash(want)
+    assert all(type(e.lead_time) is int and type(e.cost) is float for e in net.edges)
 
 
 def test_lead_time_above_the_width_is_an_input_error():
