@@ -7,7 +7,8 @@ warehouses or by the supplier and a warehouse, warehouse -> echelon edges, width
 lead times at random). Inputs are random: per-edge flows, per-scenario lead times in
 1..width and costs (edge costs included), inventories (negative store on-hand only when
 backlogged), demands. The oracle is `reference_network.py`; on the five v2 settings it
-is also checked against the older SPEC §2 oracle `reference_sim.py`.
+is also checked against the older SPEC §2 oracle `reference_sim.py` (which
+test_conformance.py runs against their rollouts, so rollouts here cover the rest).
 
 References: SPEC §1, §2, §7.
 """
@@ -35,6 +36,10 @@ V2_SETTINGS = ("one_store_backlogged", "one_store_lost", "serial", "transshipmen
 RANDOM_SEEDS = range(6)
 CASES = ([f"instance:{i}" for i in INSTANCES] + ["many_warehouses_2x10"]
          + [f"random:{seed}" for seed in RANDOM_SEEDS])
+# Rollouts of the v2 settings are checked against the SPEC §2 oracle in
+# test_conformance.py, and the two oracles agree on them (below): not repeated here.
+ROLLOUT_CASES = [c for c in CASES
+                 if not (c.startswith("instance:") and INSTANCES[c[9:]][0] in V2_SETTINGS)]
 
 
 @functools.cache
@@ -205,7 +210,7 @@ def compare(problem, sc, res, reference, what):
     assert int(res.final_state.period) == sc.periods
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", ROLLOUT_CASES)
 def test_rollout_of_random_policy_matches_reference(case):
     """simulate(record=True) of a state-dependent policy, closed loop (the oracle runs
     its own NumPy copy of the policy) and replaying invjax's recorded flows."""

@@ -225,6 +225,50 @@ def standard_networks():
     return out
 
 
+SETTING_TOPOLOGY = {
+    "one_store_backlogged": "one_store", "one_store_lost": "one_store", "serial": "serial",
+    "transshipment": "transshipment", "one_warehouse": "one_warehouse",
+    "many_warehouses": "many_warehouses", "serial_chain": "serial",
+    "independent_stores": "independent_stores",
+}
+
+
+@pytest.mark.parametrize("name", invjax.settings.names())
+def test_topology_of_every_setting(name):
+    assert name in SETTING_TOPOLOGY, f"new setting {name!r}: add its expected topology"
+    assert invjax.settings.make(name).structure.network.topology == SETTING_TOPOLOGY[name]
+
+
+def store_edges_by_position(network):
+    """{(warehouse index, store index): lead time} of the warehouse -> store edges."""
+    return {(network.index(e.source)[1], network.index(e.destination)[1]): e.lead_time
+            for e in network.edges_into("store")}
+
+
+def test_many_warehouses_setting_is_the_spec_network():
+    """SPEC §7: the authors' 2 x 10 adjacency and lead times, warehouse h [0.3, 0.4],
+    supplier -> warehouse lead time 3 and cost [0.5, 1.5], lost demand, one_warehouse's
+    store model (correlation 0.5, clipped); larger sizes: each store served by one or
+    two warehouses, lead times in 1..6."""
+    problem = invjax.settings.make("many_warehouses")
+    s, p = problem.structure, problem.params
+    spec = many_warehouses_network()
+    assert store_edges_by_position(s.network) == store_edges_by_position(spec)
+    assert [(e.source, e.lead_time) for e in s.network.edges_into("warehouse")] == [
+        (SUPPLIER, 3), (SUPPLIER, 3)]
+    np.testing.assert_allclose(p.warehouse_procurement_cost, [0.5, 1.5])
+    np.testing.assert_allclose(p.warehouse_holding_cost, [0.3, 0.4])
+    assert s.lost_demand and s.demand.clip and s.demand.correlation == 0.5
+    assert s.store_slots == 6 and s.network.of_kind("store")[0].slots == 3
+    for n_warehouses, n_stores in [(3, 20), (4, 30), (5, 40), (6, 50)]:
+        net = invjax.settings.make("many_warehouses", n_warehouses=n_warehouses).structure.network
+        assert (net.count("warehouse"), net.count("store")) == (n_warehouses, n_stores)
+        assert net.topology == "many_warehouses"
+        degrees = [len(net.inbound(x.name)) for x in net.of_kind("store")]
+        assert set(degrees) <= {1, 2}, degrees
+        assert {e.lead_time for e in net.edges_into("store")} <= set(range(1, 7))
+
+
 def test_topology_of_standard_and_hand_made_networks():
     for net, expected in standard_networks():
         assert net.topology == expected, (net, expected)
