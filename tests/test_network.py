@@ -157,7 +157,11 @@ def test_step_with_flows_of_the_wrong_shape_names_the_field():
     step(state, good, d)  # accepted
     cases = [
         (good._replace(stores=jnp.ones((n, 10))), r"Action\.stores: expected shape \(4, 15\)"),
-        (good._replace(stores=jnp.ones((15,))), r"Action\.stores: expected shape \[n, 15\]"),
+        (good._replace(stores=jnp.ones((15,))), r"Action\.stores: expected shape \[4, 15\]"),
+        (good._replace(stores=jnp.ones((n + 1, 15))),
+         r"Action\.stores: expected shape \[4, 15\]"),  # batch size differs from the state's
+        (good._replace(warehouses=jnp.ones((n - 1, 2))),
+         r"Action\.warehouses: expected shape \(4, 2\)"),
         (good._replace(warehouses=None), r"Action\.warehouses: required, shape \(4, 2\)"),
         (good._replace(warehouses=jnp.ones((n, 1))),
          r"Action\.warehouses: expected shape \(4, 2\)"),
