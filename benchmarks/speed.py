@@ -103,6 +103,7 @@ V512 = (("hidden", (512, 512, 512)),)
 SA = (("context_size", 256), ("context_hidden", (256,)), ("store_hidden", (32, 32)),
       ("warehouse_hidden", (16, 16)))  # the paper's sizes (configs/one_warehouse-*)
 OS = (("lead_time", 4), ("underage_cost", 9.0))
+MW = (("n_warehouses", 2), ("n_stores", 10))  # the authors' network (SPEC §7)
 # The symmetry-aware rows set trainer.batch_splits (independent sub-batch rollouts,
 # `invjax.rollout.hindsight_cost`), tuned on the 2-core machine of the committed
 # results: n = 5, two (one per core); n = 50, four, so that a sub-batch's store-layer
@@ -121,12 +122,18 @@ CASES = (
          "vanilla", V512, 1024),
     Case("one_warehouse n50 symmetry_aware b1024", "one_warehouse", (("n_stores", 50),),
          "symmetry_aware", SA, 1024, splits=4),
+    Case("many_warehouses 2x10 base_stock_allocation b1024", "many_warehouses", MW,
+         "base_stock_allocation", (), 1024),
+    Case("many_warehouses 2x10 vanilla 3x512 b1024", "many_warehouses", MW, "vanilla", V512,
+         1024),
     Case("eval one_store vanilla 3x32 n8192 T5000", "one_store_lost", OS, "vanilla", V32,
          8192, 5000, train=False),
     Case("eval one_store base_stock n32768 T5000", "one_store_lost", OS, "base_stock", (),
          32768, 5000, train=False),
     Case("eval serial echelon_stock n32768 T5000", "serial", (), "echelon_stock", (),
          32768, 5000, train=False),
+    Case("eval many_warehouses 2x10 base_stock_allocation n8192 T5000", "many_warehouses",
+         MW, "base_stock_allocation", (), 8192, 5000, train=False),
 )
 
 

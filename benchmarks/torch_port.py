@@ -232,9 +232,13 @@ class Vanilla(nn.Module):
         self.s = s
         width = (s.n_stores * s.store_slots + s.n_warehouses * s.warehouse_slots
                  + s.n_echelons * s.echelon_slots)
-        out = (s.n_stores if s.n_warehouses == 0
+        self.general = s.network.topology in ("many_warehouses", "general")
+        out = (len(s.network.edges) if self.general
+               else s.n_stores if s.n_warehouses == 0
                else s.n_echelons + 2 if s.n_echelons else s.n_stores + 1)
         self.net = mlp((width, *hidden, out))
+        if self.general:
+            self.layout = _edge_layout(s.network)
 
     def forward(self, state, port):
         s = self.s
@@ -242,6 +246,8 @@ class Vanilla(nn.Module):
         flat = torch.cat([x.reshape(n, -1) for x in state], -1)
         flat = flat / _total_mean(port)  # invjax's scale_inputs
         out = self.net(flat)
+        if self.general:
+            return _general_heads(s.network, self.layout, out, state, port)
         if s.n_warehouses == 0:
             return F.softplus(out + 1.0), None, None
         if s.n_echelons:
@@ -257,6 +263,105 @@ class Vanilla(nn.Module):
             logits = torch.cat([logits, torch.full_like(logits[:, :1], KEEP_LOGIT)], -1)
         shares = torch.softmax(logits, -1)[:, :s.n_stores]
         return shares * on_hand, torch.sigmoid(out[:, -1:]) * _supplier_cap(port), None
+
+
+def _edge_layout(network):
+    """(supplier edge positions, [(supplying location, positions of its outbound
+    edges)], inverse permutation) in the flat per-edge output (groups in KINDS order)."""
+    start, offset = {}, 0
+    for kind in KINDS:
+        start[kind] = offset
+        offset += len(network.edges_into(kind))
+    flat = lambda refs: [start[g] + j for g, j in refs]  # noqa: E731
+    runs = [(loc.name, flat(network.outbound(loc.name))) for loc in network.suppliers()]
+    supplier = flat(network.outbound("supplier"))
+    order = supplier + [j for _, r in runs for j in r]
+    return supplier, runs, torch.tensor(np.argsort(order))
+
+
+def _on_hand(state, network, name):
+    kind, i = network.index(name)
+    return state[KINDS.index(kind)][:, i, 0]
+
+
+def _general_heads(network, layout, out, state, port):
+    """invjax's `general_heads`: per supplying location softmax over its edges (and a
+    keep logit) x its on-hand; supplier edges sigmoid x 4 x sum of means."""
+    supplier, runs, inverse = layout
+    parts = [torch.sigmoid(out[:, supplier]) * _supplier_cap(port)]
+    for name, positions in runs:
+        logits = out[:, positions]
+        if network.location(name).keeps_stock:
+            logits = torch.cat([logits, torch.full_like(logits[:, :1], KEEP_LOGIT)], -1)
+        shares = torch.softmax(logits, -1)[:, :len(positions)]
+        parts.append(shares * torch.relu(_on_hand(state, network, name))[:, None])
+    flows = torch.cat(parts, -1)[:, inverse.to(out.device)]
+    groups, start = [], 0
+    for kind in KINDS:
+        count = len(network.edges_into(kind))
+        groups.append(flows[:, start:start + count])
+        start += count
+    return tuple(groups)
+
+
+def allocate(network, state, flows):
+    """invjax's `allocate`: every supplying location's outbound flows scaled to its
+    on-hand (all of it when the location keeps no stock)."""
+    flows = list(flows)
+    for loc in network.suppliers():
+        refs = network.outbound(loc.name)
+        total = sum(flows[KINDS.index(g)][:, j] for g, j in refs)
+        ratio = torch.relu(_on_hand(state, network, loc.name)) / (total + 1e-15)
+        if loc.keeps_stock:
+            ratio = torch.clamp(ratio, max=1.0)
+        for g in {g for g, _ in refs}:
+            cols = [j for gg, j in refs if gg == g]
+            k = KINDS.index(g)
+            scale = torch.ones_like(flows[k])
+            scale[:, cols] = ratio[:, None]
+            flows[k] = flows[k] * scale
+    return tuple(flows)
+
+
+class BaseStockAllocation(nn.Module):
+    """invjax's base-stock allocation on a many-warehouse network: store levels split
+    over inbound edges by learned shares, warehouse echelon levels, then `allocate`."""
+
+    def __init__(self, s):
+        super().__init__()
+        net = s.network
+        self.s = s
+        edges = net.edges_into("store")
+        self.store_of_edge = torch.tensor([net.index(e.destination)[1] for e in edges])
+        from_w = np.zeros((len(edges), s.n_warehouses), np.float32)
+        for j, e in enumerate(edges):
+            from_w[j, net.index(e.source)[1]] = 1.0
+        self.register_buffer("from_warehouse", torch.tensor(from_w))
+        degree = np.bincount(self.store_of_edge.numpy(), minlength=s.n_stores)
+        self.split = degree.max() > 1
+        self.register_buffer("same_store", torch.tensor(
+            (self.store_of_edge.numpy()[:, None] == self.store_of_edge.numpy()[None]),
+            dtype=torch.float32))
+        self.store_level = nn.Parameter(torch.zeros(s.n_stores))
+        self.warehouse_level = nn.Parameter(torch.zeros(s.n_warehouses))
+        self.split_logits = nn.Parameter(torch.zeros(len(edges))) if self.split else None
+
+    def shares(self):
+        if not self.split:
+            return torch.ones_like(self.store_of_edge, dtype=self.store_level.dtype)
+        e = torch.exp(self.split_logits - self.split_logits.max())
+        return e / (self.same_store @ e)
+
+    def forward(self, state, port):
+        store, warehouse, echelon = state
+        position = store.sum(-1)
+        desired = torch.relu(F.softplus(self.store_level) - position)
+        share = self.shares()
+        flows = desired[:, self.store_of_edge] * share
+        served = (position[:, self.store_of_edge] * share) @ self.from_warehouse
+        order = torch.relu(F.softplus(self.warehouse_level) - (warehouse.sum(-1) + served))
+        return allocate(self.s.network, state, (flows, order, echelon.new_zeros(
+            echelon.shape[0], 0)))
 
 
 def _allocate(desired, available, exact):
@@ -337,7 +442,8 @@ class EchelonStock(nn.Module):
 def make_policy(problem, name, **options):
     s = problem.structure
     return {"vanilla": Vanilla, "symmetry_aware": SymmetryAware, "base_stock": BaseStock,
-            "echelon_stock": EchelonStock}[name](s, **options)
+            "echelon_stock": EchelonStock,
+            "base_stock_allocation": BaseStockAllocation}[name](s, **options)
 
 
 def load_flax(module: nn.Module, params) -> nn.Module:
@@ -368,6 +474,11 @@ def load_flax(module: nn.Module, params) -> nn.Module:
             module.level.data = _t(params["level"], dtype, device)
         elif isinstance(module, EchelonStock):
             module.increment.data = _t(params["increment"], dtype, device)
+        elif isinstance(module, BaseStockAllocation):
+            module.store_level.data = _t(params["store_level"], dtype, device)
+            module.warehouse_level.data = _t(params["warehouse_level"], dtype, device)
+            if module.split:
+                module.split_logits.data = _t(params["split"], dtype, device)
         else:
             raise TypeError(type(module))
     return module
