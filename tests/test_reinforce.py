@@ -183,3 +183,64 @@ def test_invalid_names_are_rejected(field, value, allowed):
 def test_invalid_noise_scale_is_rejected():
     with pytest.raises(ValueError, match="trainer.noise_scale"):
         TrainConfig(noise_scale=0.0)
+
+
+def many_warehouse_problem():
+    """2 warehouses, 4 stores; stores 1 and 2 are served by both (edges with their own
+    lead times), built from `invjax.networks`; lost demand, a per-unit warehouse cost."""
+    network = invjax.networks.many_warehouses([[2, 1, 3, 0], [0, 2, 1, 1]], store_slots=3,
+                                              warehouse_lead_time=2,
+                                              warehouse_costs=[0.3, 0.5])
+    structure = invjax.problem.Structure("two_by_four", network, lost_demand=True,
+                                         demand=invjax.problem.Demand("normal", clip=True))
+    return invjax.make_problem(
+        structure, holding_cost=[1.0, 0.8, 1.2, 1.0], underage_cost=[9.0, 8.0, 10.0, 7.0],
+        demand_mean=[5.0, 3.0, 4.0, 6.0], demand_std=[1.5, 1.0, 1.2, 2.0],
+        warehouse_holding_cost=[0.3, 0.4])
+
+
+def test_noise_and_feasibility_per_edge_on_many_warehouses():
+    """Noise std per edge = the mean demand through its destination (a store's own mean;
+    a warehouse: the sum over the stores it serves); flows out of every warehouse never
+    exceed its on-hand, supplier edges are untouched."""
+    problem = many_warehouse_problem()
+    s, net = problem.structure, problem.structure.network
+    rng = np.random.default_rng(7)
+    n = 16
+    scenarios = invjax.scenarios.from_arrays(
+        problem, np.zeros((n, 1, 4)), rng.uniform(0, 9, (n, 4, s.store_slots)),
+        rng.uniform(-1, 20, (n, 2, s.warehouse_slots)))
+    obs = invjax.Env(problem).reset(scenarios)
+    reference = reinforce.noise_reference(net, obs)
+    means = [5.0, 3.0, 4.0, 6.0]
+    store_edges = net.edges_into("store")
+    want = [means[int(e.destination.split("_")[-1])] for e in store_edges]
+    np.testing.assert_allclose(reference.stores, np.broadcast_to(want, (n, len(want))))
+    served = {"warehouse_0": [0, 1, 2], "warehouse_1": [1, 2, 3]}
+    want = [sum(means[i] for i in served[e.destination]) for e in net.edges_into("warehouse")]
+    np.testing.assert_allclose(reference.warehouses, np.broadcast_to(want, (n, 2)))
+
+    order = invjax.Action(jnp.asarray(rng.uniform(0, 15, (n, len(store_edges))), jnp.float32),
+                          jnp.asarray(rng.uniform(0, 15, (n, 2)), jnp.float32))
+    out = reinforce.feasible(s, obs, order)
+    on_hand = np.maximum(np.asarray(scenarios.warehouse_inventory[:, :, 0]), 0)
+    for w, name in enumerate(("warehouse_0", "warehouse_1")):
+        mine = [j for j, e in enumerate(store_edges) if e.source == name]
+        shipped = np.asarray(out.stores)[:, mine].sum(-1)
+        assert np.all(shipped <= on_hand[:, w] + 1e-4)
+        ratio = np.asarray(out.stores)[:, mine] / np.asarray(order.stores)[:, mine]
+        np.testing.assert_allclose(ratio, ratio[:, :1] * np.ones_like(ratio), rtol=1e-5)
+    np.testing.assert_array_equal(out.warehouses, order.warehouses)
+
+
+def test_reinforce_trains_on_a_many_warehouse_network():
+    problem = many_warehouse_problem()
+    policy = invjax.policies.make("vanilla", problem, hidden=[16])
+    config = TrainConfig(estimator="reinforce", baseline="batch_mean", noise_scale=0.3,
+                         learning_rate=1e-2, batch_size=128, epochs=8, eval_every=4,
+                         train=(512, 20, 5), dev=(256, 30, 10))
+    trainer = make_train(problem, policy, config)
+    state, metrics = jax.jit(trainer.train)(jax.random.key(2))
+    assert np.all(np.isfinite(metrics.train_loss)) and np.all(np.isfinite(metrics.dev_cost))
+    assert not bool(state.nan)
+    assert float(metrics.train_loss[-1]) < 0.5 * float(metrics.train_loss[0])
