@@ -42,33 +42,32 @@ def _state(problem, key, n=N, stocked_warehouse=True):
 
 
 def _check_feasible(problem, state, policy, params):
+    """Flows per edge group, finite and >= 0; supplier edges below 4 x the sum of
+    means; no location ships more than its on-hand; a transshipment centre all of it."""
     action = jax.jit(policy.apply)(params, state)
-    s = problem.structure
+    net = problem.structure.network
     n = state.store_inventory.shape[0]
-    assert action.stores.shape == (n, s.n_stores)
-    leaves = [action.stores]
-    if s.n_warehouses == 0:
-        assert action.warehouses is None and action.echelons is None
-    else:
-        assert action.warehouses.shape == (n, s.n_warehouses)
-        leaves.append(action.warehouses)
-        cap = 4 * state.params.demand_mean.sum(-1)
-        upstream = state.warehouse_inventory[:, 0, 0]
-        if s.n_echelons:
-            assert action.echelons.shape == (n, s.n_echelons)
-            leaves.append(action.echelons)
-            on_hand = state.echelon_inventory[..., 0]
-            assert np.all(action.echelons[:, 0] <= cap + 1e-4)
-            assert np.all(action.echelons[:, 1:] <= on_hand[:, :-1] + 1e-5)
-            assert np.all(action.warehouses[:, 0] <= on_hand[:, -1] + 1e-5)
-        else:
-            assert np.all(action.warehouses[:, 0] <= cap + 1e-4)
-        shipped = action.stores.sum(-1)
-        assert np.all(shipped <= upstream + 1e-5)
-        if s.transshipment:
-            np.testing.assert_allclose(shipped, upstream, rtol=1e-5, atol=1e-5)
-    for leaf in leaves:
-        assert np.all(np.isfinite(leaf)) and np.all(leaf >= 0)
+    groups = {"store": action.stores, "warehouse": action.warehouses,
+              "echelon": action.echelons}
+    cap = 4 * state.params.demand_mean.sum(-1)
+    for kind, flows in groups.items():
+        edges = net.edges_into(kind)
+        if not edges:
+            assert flows is None or flows.shape == (n, 0)
+            continue
+        assert flows.shape == (n, len(edges))
+        assert np.all(np.isfinite(flows)) and np.all(flows >= 0)
+        if kind != "store" or net.count("warehouse"):
+            for j, e in enumerate(edges):
+                if e.source == "supplier":
+                    assert np.all(flows[:, j] <= cap + 1e-4)
+    for loc in net.suppliers():
+        kind, i = net.index(loc.name)
+        held = getattr(state, f"{kind}_inventory")[:, i, 0]
+        shipped = sum(groups[g][:, j] for g, j in net.outbound(loc.name))
+        assert np.all(shipped <= held + 1e-5)
+        if not loc.keeps_stock:
+            np.testing.assert_allclose(shipped, held, rtol=1e-5, atol=1e-5)
 
 
 def _grad_check(problem, policy, params, scenarios):
