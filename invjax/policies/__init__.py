@@ -9,10 +9,11 @@ from invjax.policies.heuristics import (
 )
 from invjax.policies.policy import (
     Policy,
+    allocate,
     inventory_position,
     inverse_softplus,
     proportional_allocation,
 )
-from invjax.policies.registry import check_fits, default_for, make, names
+from invjax.policies.registry import check_fits, default_for, fits, fitting, make, names
 from invjax.policies.neural import vanilla
 from invjax.policies.symmetry_aware import symmetry_aware
