@@ -8,18 +8,15 @@ PRNG key, counters) and ends with the same parameters as an uninterrupted run.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import pathlib
-import shutil
 import time
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import yaml
 
 from invjax import optimal
 from invjax.device import describe
@@ -27,49 +24,19 @@ from invjax.scenarios import sample
 from invjax.settings.user_network import read_yaml
 from invjax.train import parallel, run_config
 from invjax.train.hdpo import TrainConfig, TrainState, make_train
+from invjax.train.rundir import (  # noqa: F401 (re-exported: the runner's API)
+    load_checkpoint,
+    plot_learning_curve,
+    prepare_directory,
+    save_checkpoint,
+    write_metrics,
+)
 
 TEST_CHUNK = 8192  # scenarios simulated at once in the test evaluation
 
 
 class TrainingDiverged(RuntimeError):
     """The loss or its gradient became NaN or infinite."""
-
-
-def _to_disk(state: TrainState) -> TrainState:
-    return state.replace(key=jax.random.key_data(state.key))
-
-
-def _from_disk(state: TrainState) -> TrainState:
-    return state.replace(key=jax.random.wrap_key_data(state.key))
-
-
-def save_checkpoint(path: pathlib.Path, state: TrainState) -> None:
-    import orbax.checkpoint as ocp
-
-    checkpointer = ocp.StandardCheckpointer()
-    tmp = path.with_name(path.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    checkpointer.save(tmp.resolve(), _to_disk(state))
-    checkpointer.wait_until_finished()
-    shutil.rmtree(path, ignore_errors=True)
-    tmp.rename(path)
-
-
-def load_checkpoint(path: pathlib.Path, like: TrainState) -> TrainState:
-    import orbax.checkpoint as ocp
-
-    if not path.exists():
-        raise ValueError(f"checkpoint: {path} not found")
-    target = _to_disk(like)
-    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
-    try:
-        restored = ocp.StandardCheckpointer().restore(path.resolve(), abstract)
-    except (ValueError, KeyError, TypeError, FileNotFoundError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ValueError(f"checkpoint: {path} does not match this run's configuration "
-                         f"(policy, seeds or estimator changed?): {first}") from None
-    leaves = jax.tree.leaves(restored)
-    return _from_disk(jax.tree.unflatten(jax.tree.structure(target), leaves))
 
 
 def test_cost(problem, trainer, params, config, key, mesh=None) -> float:
@@ -111,45 +78,6 @@ def _optimum(problem):
     return optimal.known(problem)
 
 
-def _write_metrics(out: pathlib.Path, rows: list[dict]) -> None:
-    with open(out / "metrics.json", "w") as f:
-        json.dump(rows, f, indent=1)
-    with open(out / "metrics.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def plot_learning_curve(out: pathlib.Path, rows: list[dict], optimum=None) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    seeds = sorted({r["seed"] for r in rows})
-    for i, seed in enumerate(seeds):
-        mine = [r for r in rows if r["seed"] == seed]
-        epochs = [r["epoch"] for r in mine]
-        label = f" seed {seed}" if len(seeds) > 1 else ""
-        ax.plot(epochs, [r["train_loss"] for r in mine], color=f"C{i}", alpha=0.5,
-                label=f"train (all periods){label}")
-        ax.plot(epochs, [r["dev_cost"] for r in mine], "o-", color=f"C{i}", ms=3,
-                label=f"dev (after warm-up){label}")
-    if optimum is not None:
-        ax.axhline(optimum, color="k", ls="--", lw=1, label=f"optimum {optimum:.3f}")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("cost per store per period")
-    costs = [r["dev_cost"] for r in rows if np.isfinite(r["dev_cost"])]
-    if costs:
-        low = min(costs + ([optimum] if optimum else []))
-        ax.set_ylim(low * 0.97 if low > 0 else low * 1.03, np.percentile(costs, 90) * 1.1)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "learning_curve.png", dpi=110)
-    plt.close(fig)
-
-
 def _diverged_message(seeds, first: int, last: int, out) -> str:
     where = f" in {out / 'checkpoints' / 'last'}" if out else ""
     return (f"training diverged: NaN/inf loss or gradient for seed(s) {seeds} in epochs "
@@ -170,24 +98,6 @@ def resolve(config: dict) -> Run:
     """Validates a run configuration and builds its problem, policy and trainer config."""
     config = run_config.validate(config)
     return Run(config, *run_config.build(config))
-
-
-def prepare_directory(out: pathlib.Path | None, config: dict, resume: bool) -> list[dict]:
-    """Creates the run directory and writes `config.yaml`; on resume, the metrics so far."""
-    if out is None:
-        if resume:
-            raise ValueError("resume: needs a run directory (out)")
-        return []
-    if resume and not (out / "checkpoints" / "last").exists():
-        raise ValueError(f"--resume: {out} has no checkpoints/last to continue from")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "checkpoints").mkdir(exist_ok=True)
-    rows = []
-    if resume and (out / "metrics.json").exists():
-        rows = json.loads((out / "metrics.json").read_text())
-    with open(out / "config.yaml", "w") as f:
-        yaml.safe_dump(config, f, sort_keys=False)
-    return rows
 
 
 class _Loop(NamedTuple):
@@ -257,7 +167,7 @@ def train_loop(loop: _Loop, state, rows: list[dict], *, progress: bool,
             save_checkpoint(loop.out / "checkpoints" / "last", state)
             if (np.asarray(state.best_dev) < previous_best).any():
                 save_checkpoint(loop.out / "checkpoints" / "best", state)
-            _write_metrics(loop.out, rows)
+            write_metrics(loop.out, rows)
     bar.close()
     return state, rows, start
 
