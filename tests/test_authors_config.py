@@ -5,6 +5,7 @@ The fixtures are small documents of our own with the authors' keys; nothing trai
 """
 
 import importlib.util
+import re
 
 import pytest
 import yaml
@@ -245,3 +246,45 @@ def test_unrepresentable_hyperparameters_raise():
     reload["trainer_params"]["load_previous_model"] = True
     with pytest.raises(ValueError, match="load_previous_model"):
         authors_config.convert(doc, reload)
+
+
+@pytest.mark.parametrize("setting, edit, match", [
+    ("one_store_lost", lambda d: d["problem_params"].update(n_stores="two"),
+     r"problem_params\.n_stores: expected an integer, got 'two'"),
+    ("one_store_lost", lambda d: d["problem_params"].update(n_warehouses=[1]),
+     r"problem_params\.n_warehouses: expected an integer"),
+    ("one_store_lost", lambda d: d["seeds"].update(demand=1.5),
+     r"seeds\.demand: expected an integer, got 1\.5"),
+    ("one_store_lost", lambda d: d["store_params"]["demand"].update(mean="five"),
+     r"store_params\.demand\.mean: expected a number, got 'five'"),
+    ("one_store_lost", lambda d: d["params_by_dataset"]["train"].update(batch_size="all"),
+     r"params_by_dataset\.train\.batch_size: expected an integer"),
+    ("serial", lambda d: d["warehouse_params"].update(lead_time=True),
+     r"warehouse_params\.lead_time: expected an integer, got True"),
+])
+def test_non_numbers_name_the_key(setting, edit, match):
+    with pytest.raises(ValueError, match=match):
+        authors_config.convert(_modified(setting, edit), HYPER[setting][0])
+
+
+def test_non_number_hyperparameters_name_the_key():
+    hyper = yaml.safe_load(yaml.safe_dump(HYPER["one_store_lost"][0]))
+    hyper["optimizer_params"]["learning_rate"] = "fast"
+    with pytest.raises(ValueError, match=r"optimizer_params\.learning_rate: expected a number"):
+        authors_config.convert(SETTINGS["one_store_lost"], hyper)
+    hyper["optimizer_params"]["learning_rate"] = "1e-3"  # YAML reads 1e-3 as a string
+    assert authors_config.convert(SETTINGS["one_store_lost"], hyper)["trainer"][
+        "learning_rate"] == 1e-3
+
+
+def test_load_rejects_malformed_and_tagged_files(tmp_path):
+    s, h = _write(tmp_path, SETTINGS["one_store_lost"], HYPER["one_store_lost"][0])
+    for text, words in (("store_params: {demand: [1, 2\n", "not a valid (safe) YAML"),
+                        ("a: !!python/name:os.system\n", "python/name")):
+        bad = tmp_path / "bad.yml"
+        bad.write_text(text)
+        for args in ((bad, h), (s, bad)):
+            with pytest.raises(ValueError, match=re.escape(words)) as info:
+                authors_config.load(*args)
+            assert str(bad) in str(info.value) and "\n" not in str(info.value)
+    assert authors_config.load(s, h)["setting"] == "one_store_lost"

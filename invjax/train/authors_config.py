@@ -94,20 +94,42 @@ def convert(setting_doc: dict, hyper_doc: dict) -> dict[str, Any]:
         "problem": problem,
         "policy": _policy(POLICY_NAMES[name], nn_params),
         "trainer": _trainer(_get(setting_doc, "params_by_dataset"), hyper_doc),
-        "seed": int(_get(seeds, "demand", "seeds")),
+        "seed": _get(seeds, "demand", "seeds", int),
     }
 
 
-def _get(doc: dict, key: str, where: str = ""):
+def _get(doc: dict, key: str, where: str = "", kind=None):
+    """doc[key], converted by `kind` (int or float) when given; errors name the key."""
     path = f"{where}.{key}" if where else key
     if not isinstance(doc, dict) or doc.get(key) is None:
         raise ValueError(f"{path}: missing")
-    return doc[key]
+    return doc[key] if kind is None else _as(kind, doc[key], path)
+
+
+def _optional(doc: dict, key: str, where: str, default, kind):
+    """doc.get(key, default), converted by `kind`; errors name the key."""
+    return _as(kind, doc.get(key, default), f"{where}.{key}")
+
+
+def _as(kind, value, path: str):
+    if isinstance(value, bool) and kind is not bool or isinstance(value, (dict, list)):
+        raise ValueError(f"{path}: expected a{'n integer' if kind is int else ' number'}, "
+                         f"got {value!r}")
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{path}: expected a{'n integer' if kind is int else ' number'}, "
+                         f"got {value!r}") from None
+    if kind is int and number != float(value):
+        raise ValueError(f"{path}: expected an integer, got {value!r}")
+    return number
 
 
 def _setting(pp: dict, nn_name: str) -> str:
-    n_stores, n_w = int(_get(pp, "n_stores", "problem_params")), int(pp.get("n_warehouses", 0))
-    n_e, lost = int(pp.get("n_extra_echelons", 0)), bool(pp.get("lost_demand", False))
+    n_stores = _get(pp, "n_stores", "problem_params", int)
+    n_w = _optional(pp, "n_warehouses", "problem_params", 0, int)
+    n_e = _optional(pp, "n_extra_echelons", "problem_params", 0, int)
+    lost = bool(pp.get("lost_demand", False))
     setting = None
     if n_w == 0 and n_e == 0 and n_stores == 1:
         setting = "one_store_lost" if lost else "one_store_backlogged"
@@ -171,9 +193,9 @@ def _demand(d: dict, setting: str) -> dict:
         return {"correlation": float(d.get("correlation", 0.0) or 0.0)}
     if d.get("sample_across_stores"):
         raise ValueError(f"store_params.demand.sample_across_stores: {setting} has one store")
-    out = {"demand_mean": float(_get(d, "mean", "store_params.demand"))}
+    out = {"demand_mean": _get(d, "mean", "store_params.demand", float)}
     if want == "normal":
-        out["demand_std"] = float(_get(d, "std", "store_params.demand"))
+        out["demand_std"] = _get(d, "std", "store_params.demand", float)
     return out
 
 
@@ -187,8 +209,8 @@ def _problem(setting: str, doc: dict, pp: dict) -> dict:
     if not init.get("sample", True) or [float(x) for x in init.get("range_mult", [0, 1])] != [0, 1]:
         raise ValueError("store_params.initial_inventory: invjax samples it with "
                          "sample true and range_mult [0, 1]")
-    out = {"inventory_periods": int(_get(init, "inventory_periods",
-                                         "store_params.initial_inventory"))}
+    out = {"inventory_periods": _get(init, "inventory_periods",
+                                         "store_params.initial_inventory", int)}
     out.update(_demand(_get(store, "demand", "store_params"), setting))
     if setting == "one_warehouse":
         lead = _get(store, "lead_time", "store_params")
@@ -212,8 +234,8 @@ def _problem(setting: str, doc: dict, pp: dict) -> dict:
         if unknown:
             raise ValueError(f"warehouse_params: unsupported key(s) {sorted(unknown)}; "
                              "supported: ['holding_cost', 'lead_time']")
-        holding = float(_get(warehouse, "holding_cost", "warehouse_params"))
-        lead_time = int(_get(warehouse, "lead_time", "warehouse_params"))
+        holding = _get(warehouse, "holding_cost", "warehouse_params", float)
+        lead_time = _get(warehouse, "lead_time", "warehouse_params", int)
         if setting == "serial":
             out.update(_upstream(doc.get("echelon_params") or {}, pp, lead_time, holding))
         else:
@@ -223,7 +245,7 @@ def _problem(setting: str, doc: dict, pp: dict) -> dict:
 
 def _upstream(echelon: dict, pp: dict, lead_time: int, holding: float) -> dict:
     """Echelons (upstream first, as in the authors' files), then the warehouse."""
-    n_e = int(pp.get("n_extra_echelons", 0))
+    n_e = _optional(pp, "n_extra_echelons", "problem_params", 0, int)
     leads = [int(x) for x in (echelon.get("lead_time") or [])]
     costs = [float(x) for x in (echelon.get("holding_cost") or [])]
     if len(leads) != n_e or len(costs) != n_e:
@@ -269,12 +291,12 @@ def _trainer(by_dataset: dict, hyper: dict) -> dict:
         raise ValueError(f"trainer_params.choose_best_model_on: invjax supports 'dev_loss', "
                          f"got {tp['choose_best_model_on']!r}")
     optimizer = _get(hyper, "optimizer_params")
-    out = {"learning_rate": float(_get(optimizer, "learning_rate", "optimizer_params")),
-           "epochs": int(_get(tp, "epochs", "trainer_params")),
-           "eval_every": int(tp.get("do_dev_every_n_epochs", 1))}
+    out = {"learning_rate": _get(optimizer, "learning_rate", "optimizer_params", float),
+           "epochs": _get(tp, "epochs", "trainer_params", int),
+           "eval_every": _optional(tp, "do_dev_every_n_epochs", "trainer_params", 1, int)}
     for split in ("train", "dev", "test"):
         p = _get(by_dataset, split, "params_by_dataset")
         where = f"params_by_dataset.{split}"
-        out[split] = [int(_get(p, k, where)) for k in ("n_samples", "periods", "ignore_periods")]
-    out["batch_size"] = int(_get(by_dataset["train"], "batch_size", "params_by_dataset.train"))
+        out[split] = [_get(p, k, where, int) for k in ("n_samples", "periods", "ignore_periods")]
+    out["batch_size"] = _get(by_dataset["train"], "batch_size", "params_by_dataset.train", int)
     return out
