@@ -64,6 +64,7 @@ def pinball(pred: jnp.ndarray, target: jnp.ndarray) -> jnp.ndarray:
 def quantile(quantiles: jnp.ndarray, q: jnp.ndarray) -> jnp.ndarray:
     """The q-quantile [...] from quantiles [..., Q] by linear interpolation (q clipped
     to the outer levels); differentiable in q."""
+    q = jnp.broadcast_to(q, quantiles.shape[:-1])
     pos = jnp.clip((q - LEVELS[0]) / (LEVELS[1] - LEVELS[0]), 0.0, len(LEVELS) - 1.0)
     low = jnp.clip(jnp.floor(pos).astype(jnp.int32), 0, len(LEVELS) - 2)
     frac = pos - low
@@ -85,13 +86,14 @@ def predict(params: Any, max_horizon: int, past, scale, calendar, horizon) -> jn
 
 def training_set(sales: np.ndarray, start: int, stop: int, calendar: np.ndarray,
                  scale: np.ndarray, k: int, max_horizon: int):
-    """Examples from periods start..stop-1 only: for every series, period t and horizon
-    h with t + h <= stop, (features, target = demand of t..t+h-1 / scale)."""
+    """Examples from periods start..stop-1 only: for every series, period t >= k (a full
+    past) and horizon h with t + h <= stop, (features, target = demand of t..t+h-1 /
+    scale)."""
     padded = np.concatenate([np.zeros((k, sales.shape[1])), sales]).astype(np.float32)
     cumsum = np.concatenate([np.zeros((1, sales.shape[1])), np.cumsum(sales, 0)])
     xs, ys = [], []
     for h in range(1, max_horizon + 1):
-        t = np.arange(start, stop - h + 1)
+        t = np.arange(max(start, k), stop - h + 1)
         past = np.stack([padded[t + j] for j in range(k)], -1)  # [t, S, k] (j: t-k+j)
         target = (cumsum[t + h] - cumsum[t]) / scale  # [t, S]
         cal = np.broadcast_to(calendar[t - start][:, None], target.shape + calendar.shape[1:])
@@ -108,7 +110,7 @@ def _fit(key, x, y, steps: int, batch: int, learning_rate: float):
     model = QuantileMLP()
     k_init, k_batch = jax.random.split(key)
     params = model.init(k_init, x[:1])
-    optimizer = optax.adam(learning_rate)
+    optimizer = optax.adam(optax.cosine_decay_schedule(learning_rate, steps, alpha=0.1))
 
     def step(carry, k):
         params, opt = carry
@@ -124,8 +126,9 @@ def _fit(key, x, y, steps: int, batch: int, learning_rate: float):
 
 
 def fit(key: jax.Array, x: np.ndarray, y: np.ndarray, max_horizon: int, steps: int = 2000,
-        batch: int = 512, learning_rate: float = 3e-3) -> tuple[Forecaster, jnp.ndarray]:
-    """Trains the quantile MLP by pinball loss (Adam); returns it and the losses."""
+        batch: int = 2048, learning_rate: float = 3e-3) -> tuple[Forecaster, jnp.ndarray]:
+    """Trains the quantile MLP by pinball loss (Adam, cosine decay); returns it and the
+    per-step losses."""
     if x.shape[0] < 1:
         raise ValueError("forecaster: no training examples (training window too short)")
     params, losses = _fit(key, jnp.asarray(x), jnp.asarray(y), steps, batch, learning_rate)

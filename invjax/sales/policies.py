@@ -73,9 +73,10 @@ class DataDrivenNet:
     def init(self, key: jax.Array) -> Any:
         k_store, k_wh = jax.random.split(key)
         store, wh = self._dims()
-        params = {"store": MLP(self.hidden).init(k_store, jnp.zeros((1, store)))}
+        init = jax.jit(MLP(self.hidden).init)  # jitted: eager Flax init is slow
+        params = {"store": init(k_store, jnp.zeros((1, store)))}
         if self.warehouse:
-            params["warehouse"] = MLP(self.hidden).init(k_wh, jnp.zeros((1, wh)))
+            params["warehouse"] = init(k_wh, jnp.zeros((1, wh)))
         return params
 
     def apply(self, params: Any, obs) -> Action:

@@ -1,0 +1,119 @@
+"""Profit mode against a NumPy reference for one period, and the just-in-time oracle as
+an upper bound of admissible policies, equal to the closed form sum of p x demand
+(SPEC §2, §10)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from invjax.dynamics import Action
+from invjax.sales import compare, forecast
+from invjax.sales.history import SalesHistory
+from invjax.sales.policies import DataDrivenNet, JustInTimeOracle, Newsvendor
+from invjax.sales.problem import WAREHOUSE_HOLDING_COST, make_problem_for
+from invjax.sales.rollout import rollout
+from invjax.sales.windows import (Window, Windows, make_split, series_costs, series_scale,
+                                  store_groups)
+
+
+@dataclasses.dataclass(frozen=True)
+class FixedOrders:
+    """Orders given as parameters: {"stores": [n, S], "warehouses": [n, 1] or None}."""
+
+    def init(self, key):
+        return {}
+
+    def apply(self, params, obs):
+        return Action(stores=params["stores"], warehouses=params.get("warehouses"))
+
+
+def _history(rng, periods, n_series):
+    sales = rng.poisson(rng.uniform(1, 30, n_series), (periods, n_series)).astype(float)
+    return SalesHistory(np.arange(periods), tuple(f"s{i}" for i in range(n_series)), sales,
+                        np.zeros(n_series, int), {})
+
+
+@pytest.mark.parametrize("warehouse", [False, True])
+def test_one_period_profit_matches_numpy(warehouse):
+    rng = np.random.default_rng(1)
+    n_stores = 3 if warehouse else 1
+    h = _history(rng, 5, 12)
+    costs = series_costs(h, seed=2)
+    groups = store_groups(12, n_stores, repeats=2, seed=0)
+    split = make_split(h, Window(4, 5), groups, costs, series_scale(h, Window(0, 4)),
+                       warehouse=warehouse, warmup=0)
+    n, slots = groups.shape[0], int(costs.lead_time.max())
+    inventory = rng.uniform(0, 30, (n, n_stores, slots)).astype(np.float32)
+    w_inventory = rng.uniform(0, 80, (n, 1, 3)).astype(np.float32) * warehouse
+    sc = split.scenarios.replace(store_inventory=jnp.asarray(inventory),
+                                 warehouse_inventory=jnp.asarray(w_inventory[:, :int(warehouse)]))
+    split = split.replace(scenarios=sc)
+    orders = rng.uniform(0, 10, (n, n_stores)).astype(np.float32)
+    params = {"stores": jnp.asarray(orders)}
+    if warehouse:
+        params["warehouses"] = jnp.asarray(rng.uniform(0, 10, (n, 1)), jnp.float32)
+    problem = make_problem_for(n_stores, slots, warehouse)
+    result = rollout(problem, FixedOrders(), params, split)
+
+    # NumPy reference (SPEC §2, profit mode, lost demand), one scenario at a time
+    demand = np.asarray(sc.demand)[:, 0]
+    p, hc = costs.margin[groups], costs.holding_cost[groups]
+    per_store = np.zeros((n, n_stores))
+    total = 0.0
+    for i in range(n):
+        for j in range(n_stores):
+            on_hand = inventory[i, j, 0]
+            per_store[i, j] = p[i, j] * min(on_hand, demand[i, j]) - hc[i, j] * max(
+                on_hand - demand[i, j], 0.0)
+        total += per_store[i].sum()
+        if warehouse:
+            left = w_inventory[i, 0, 0] - orders[i].sum()
+            wh = WAREHOUSE_HOLDING_COST * max(left, 0.0)
+            total -= wh
+            per_store[i] -= wh / n_stores
+    np.testing.assert_allclose(result.mean_profit, total / (n * n_stores), rtol=1e-5)
+    np.testing.assert_allclose(result.series_profit, per_store, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("n_stores", [1, 3])
+def test_oracle_is_an_upper_bound_and_sells_everything(n_stores):
+    rng = np.random.default_rng(4)
+    h = _history(rng, 80, 12)
+    windows = Windows(Window(0, 50), Window(30, 65), Window(40, 80))
+    setup = compare.prepare(h, n_stores, windows=windows, repeats=2, seed=1)
+    test = setup.splits["test"]
+    max_lead = int(setup.costs.lead_time.max())
+    oracle = rollout(setup.problem, JustInTimeOracle(max_lead, setup.warehouse), {}, test)
+    # closed form: every unit of reported demand sold at its margin, nothing left over
+    demand = np.asarray(test.scenarios.demand)[:, test.scenarios.ignore_periods:]
+    margin = np.asarray(test.scenarios.params.underage_cost)
+    expected = (demand * margin[:, None]).sum() / (demand.shape[0] * demand.shape[1] * n_stores)
+    np.testing.assert_allclose(oracle.mean_profit, expected, rtol=1e-5)
+
+    fc = compare.fit_forecaster(h, setup, jax.random.key(0), steps=100)
+    admissible = []
+    for q_logit in (-2.0, 0.0, 2.0):
+        policy = Newsvendor("fixed_quantile", fc.max_horizon, setup.warehouse)
+        params = {"forecast": fc.params, "q_logit": jnp.asarray(q_logit)}
+        admissible.append((policy, params))
+    for seed in range(3):
+        net = DataDrivenNet(max_lead, setup.warehouse)
+        admissible.append((net, net.init(jax.random.key(seed))))
+    for policy, params in admissible:
+        profit = rollout(setup.problem, policy, params, test)
+        assert float(profit.mean_profit) <= float(oracle.mean_profit) + 1e-4
+        if n_stores == 1:  # and series by series
+            assert np.all(np.asarray(profit.series_profit)
+                          <= np.asarray(oracle.series_profit) + 1e-3)
+
+
+def test_quantile_interpolation():
+    qs = jnp.asarray(np.arange(len(forecast.LEVELS), dtype=np.float32) * 2.0)
+    np.testing.assert_allclose(forecast.quantile(qs, jnp.asarray(0.05)), 0.0)
+    np.testing.assert_allclose(forecast.quantile(qs, jnp.asarray(0.125)), 3.0, rtol=1e-5)
+    np.testing.assert_allclose(forecast.quantile(qs, jnp.asarray(0.99)), 36.0)
