@@ -5,6 +5,7 @@
     invjax train --config my_run.yaml
     invjax train --network examples/my_network.yaml vanilla
     invjax train --resume runs/ow5
+    invjax train --data sales.csv --stores 3      # real sales data (profit vs newsvendor)
     invjax evaluate runs/ow5
     invjax list
 """
@@ -21,6 +22,10 @@ import sys
 def _train(args) -> int:
     from invjax.train import run_config, runner
 
+    if args.data:
+        from invjax.sales import cli as sales_cli
+
+        return sales_cli.run(args)
     if args.resume:
         from invjax.settings.user_network import read_yaml
 
@@ -119,6 +124,9 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument("--data-parallel", action="store_true",
                        help="split the scenarios over all devices (jax.sharding)")
+    from invjax.sales.cli import add_arguments
+
+    add_arguments(train)
     train.set_defaults(func=_train)
     evaluate = commands.add_parser("evaluate", help="test cost of a run's best parameters")
     evaluate.add_argument("run_dir")

@@ -197,3 +197,11 @@ def from_frame(frame, layout: Optional[str] = None) -> SalesHistory:
     if layout is None:
         layout = "long" if "series" in columns else "wide"
     return (_from_long if layout == "long" else _from_wide)(columns, "frame")
+
+
+def select(history: SalesHistory, series) -> SalesHistory:
+    """The history restricted to some series (names or indices), in that order."""
+    index = [history.series.index(s) if isinstance(s, str) else int(s) for s in series]
+    return SalesHistory(history.dates, tuple(history.series[i] for i in index),
+                        history.sales[:, index], history.start[index],
+                        {k: v[index] for k, v in history.attributes.items()})

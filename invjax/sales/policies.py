@@ -57,8 +57,10 @@ def _store_inputs(obs, max_lead: int):
 @dataclasses.dataclass(frozen=True)
 class DataDrivenNet:
     """MLP on each store's inventory, last k demands, margin, lead time and calendar ->
-    order (ReLU output, in units of the series' scale); with a warehouse, a second MLP
-    on the warehouse vector and the stores' totals orders from the supplier."""
+    order, a ReLU output in units of the series' scale (relu(out + 1) x scale: the
+    untrained net orders about the mean). With a warehouse, stores also read the
+    warehouse on-hand, and a second MLP on the warehouse vector and the stores' totals
+    orders from the supplier in units of the stores' total scale."""
 
     max_lead: int
     warehouse: bool = False
@@ -67,7 +69,7 @@ class DataDrivenNet:
     calendar_width: int = 1
 
     def _dims(self):
-        store = self.max_lead + 1 + self.k + 2 + self.calendar_width
+        store = self.max_lead + 1 + self.k + 2 + self.calendar_width + int(self.warehouse)
         return store, WAREHOUSE_LEAD_TIME + self.max_lead + 1 + self.k + self.calendar_width
 
     def init(self, key: jax.Array) -> Any:
@@ -80,12 +82,16 @@ class DataDrivenNet:
         return params
 
     def apply(self, params: Any, obs) -> Action:
+        st = obs.state
         x = _store_inputs(obs, self.max_lead)
+        total = obs.scale.sum(-1, keepdims=True)  # [n, 1]
+        if self.warehouse:
+            w_on_hand = st.warehouse_inventory[:, :1, 0] / total  # [n, 1]
+            x = jnp.concatenate([x, jnp.broadcast_to(w_on_hand[..., None], x.shape[:2] + (1,))],
+                                -1)
         desired = nn.relu(MLP(self.hidden).apply(params["store"], x) + 1.0) * obs.scale
         if not self.warehouse:
             return Action(stores=desired)
-        total = obs.scale.sum(-1, keepdims=True)  # [n, 1]
-        st = obs.state
         w = jnp.concatenate([
             st.warehouse_inventory[:, 0] / total, st.store_inventory.sum(1) / total,
             (st.store_inventory.sum((1, 2)) / total[:, 0])[:, None],
