@@ -57,7 +57,7 @@ def test_long_and_wide_give_the_same_scenarios(tables):
     split = [make_split(h, windows.test, store_groups(3, 1), costs, scale, warehouse=False,
                         warmup=1, k=2) for h in (a, b)]
     np.testing.assert_array_equal(split[0].scenarios.demand, split[1].scenarios.demand)
-    np.testing.assert_array_equal(split[0].past_demand, split[1].past_demand)
+    np.testing.assert_array_equal(split[0].scenarios.past_demand, split[1].scenarios.past_demand)
     np.testing.assert_array_equal(split[0].calendar, split[1].calendar)
     assert a.attributes["store"].tolist() == ["a", "b", "c"]
 
@@ -129,11 +129,11 @@ def test_windows_do_not_leak_test_periods_into_training(tmp_path):
                        warmup=4, k=5)
     test_values = set(sales[windows.test.start + 4:].ravel())
     seen = set(np.asarray(train.scenarios.demand).ravel()) | set(
-        np.asarray(train.past_demand).ravel())
+        np.asarray(train.scenarios.past_demand).ravel())
     assert not seen & test_values
     test = make_split(h, windows.test, store_groups(2, 1), costs, scale, warehouse=False,
                       warmup=4, k=5)
-    np.testing.assert_array_equal(test.past_demand[0, 0], sales[21:26, 0])
+    np.testing.assert_array_equal(test.scenarios.past_demand[0, 0], sales[21:26, 0])
 
 
 def test_parse_window_by_dates_and_periods(tables):

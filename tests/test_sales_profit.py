@@ -49,9 +49,10 @@ def test_one_period_profit_matches_numpy(warehouse):
                        warehouse=warehouse, warmup=0)
     n, slots = groups.shape[0], int(costs.lead_time.max())
     inventory = rng.uniform(0, 30, (n, n_stores, slots)).astype(np.float32)
-    w_inventory = rng.uniform(0, 80, (n, 1, 3)).astype(np.float32) * warehouse
+    w_inventory = rng.uniform(0, 80, split.scenarios.warehouse_inventory.shape)
+    w_inventory = w_inventory.astype(np.float32)
     sc = split.scenarios.replace(store_inventory=jnp.asarray(inventory),
-                                 warehouse_inventory=jnp.asarray(w_inventory[:, :int(warehouse)]))
+                                 warehouse_inventory=jnp.asarray(w_inventory))
     split = split.replace(scenarios=sc)
     orders = rng.uniform(0, 10, (n, n_stores)).astype(np.float32)
     params = {"stores": jnp.asarray(orders)}

@@ -1,5 +1,7 @@
 """Rolling a policy through a sales window: the core dynamics (`Env.transition`,
-profit mode) plus what a data-driven policy reads: the last k demands and the calendar.
+profit mode, the last k demands in `State.past_demand`) plus what the core state does
+not hold: the window's calendar features, the series' scales and, for the oracle only,
+future demand.
 
 References: Alvo, Russo, Kanoria (2023), arXiv 2306.11246, Sections 4 and 7; SPEC §2, §10.
 """
@@ -22,11 +24,15 @@ from invjax.sales.windows import SalesSplit
 class SalesObs:
     """What a sales policy observes at the start of a period."""
 
-    state: State  # inventories, period, per-scenario params ([n, S] leaves)
-    past_demand: jnp.ndarray  # [n, S, k] last k demands, oldest first
+    state: State  # inventories, period, per-scenario params, past_demand [n, S, k]
     calendar: jnp.ndarray  # [F] this period's calendar features
     scale: jnp.ndarray  # [n, S] series' mean sales in the training window
     lookahead: Optional[jnp.ndarray]  # [n, H, S] future demand: the oracle only
+
+    @property
+    def past_demand(self) -> jnp.ndarray:
+        """[n, S, k] the last k demands, oldest first (kept by the core dynamics)."""
+        return self.state.past_demand
 
 
 class Trace(NamedTuple):
@@ -62,20 +68,18 @@ def _rollout(structure, policy, params, split: SalesSplit, record: bool, lookahe
           _lookahead(demand, lookahead) if lookahead else None)
     warm = sc.ignore_periods
 
-    def period(carry, x):
-        state, past = carry
+    def period(state, x):
         demand_t, calendar_t, ahead = x
-        obs = SalesObs(state, past, calendar_t, split.scale, ahead)
+        obs = SalesObs(state, calendar_t, split.scale, ahead)
         action = complete_action(structure, policy.apply(params, obs))
         on_hand = state.store_inventory[..., 0]
-        state, cost = env.transition(state, action, demand_t)
-        past = jnp.concatenate([past[..., 1:], demand_t[..., None]], axis=-1)
+        next_state, cost = env.transition(state, action, demand_t)
         out = (-cost.stores, cost.warehouses)
         if record:
             out += (action.stores, on_hand, action.warehouses)
-        return (state, past), out
+        return next_state, out
 
-    (_, _), out = jax.lax.scan(period, (env.reset(sc), split.past_demand), xs)
+    _, out = jax.lax.scan(period, env.reset(sc), xs)
     out = [jnp.swapaxes(o, 0, 1) for o in out]
     counted = (jnp.arange(sc.periods) >= warm)[None, :, None]
     store = jnp.where(counted, out[0], 0.0)

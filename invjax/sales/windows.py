@@ -128,8 +128,8 @@ def store_groups(n_series: int, n_stores: int, repeats: int = 1, seed: int = 0) 
 class SalesSplit:
     """One window of every scenario (a group of series), ready to simulate."""
 
-    scenarios: Scenarios  # demand [n, T, S]; params [n, S]; empty initial inventory
-    past_demand: jnp.ndarray  # [n, S, k] the k demands before the window, oldest first
+    scenarios: Scenarios  # demand [n, T, S]; params [n, S]; empty initial inventory;
+    # past_demand [n, S, k]: the k demands before the window, oldest first
     calendar: jnp.ndarray  # [T, F] calendar features of the window's periods
     scale: jnp.ndarray  # [n, S] each series' mean sales in the training window
     series: jnp.ndarray  # [n, S] int series index in the history
@@ -145,7 +145,7 @@ def make_split(history: SalesHistory, window: Window, groups: np.ndarray,
                warmup: int = WARMUP, k: int = HISTORY,
                holidays: Optional[np.ndarray] = None) -> SalesSplit:
     """The scenarios of one window: scenario i holds the series `groups[i]`."""
-    problem = make_problem_for(groups.shape[1], int(costs.lead_time.max()), warehouse)
+    problem = make_problem_for(groups.shape[1], int(costs.lead_time.max()), warehouse, k)
     sales = history.sales.astype(np.float32)
     demand = np.moveaxis(sales[window.start:window.stop][:, groups], 0, 1)  # [n, T, S]
     padded = np.concatenate([np.zeros((k, sales.shape[1]), np.float32), sales])
@@ -160,7 +160,8 @@ def make_split(history: SalesHistory, window: Window, groups: np.ndarray,
         store_inventory=jnp.zeros((n, s, st.store_slots)),
         warehouse_inventory=jnp.zeros((n, st.n_warehouses, st.warehouse_slots)),
         echelon_inventory=jnp.zeros((n, 0, st.echelon_slots)),
-        params=params, ignore_periods=warmup)
+        params=params, past_demand=jnp.asarray(np.moveaxis(past, 0, 2)),
+        ignore_periods=warmup)
     calendar = calendar_features(history.dates[window.start:window.stop], holidays)
-    return SalesSplit(scenarios, jnp.asarray(np.moveaxis(past, 0, 2)), jnp.asarray(calendar),
-                      jnp.asarray(scale[groups], jnp.float32), jnp.asarray(groups))
+    return SalesSplit(scenarios, jnp.asarray(calendar), jnp.asarray(scale[groups], jnp.float32),
+                      jnp.asarray(groups))
