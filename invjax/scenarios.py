@@ -218,28 +218,36 @@ def from_csv(
     ignore_periods: int = 0,
     key: jax.Array | None = None,
 ) -> Scenarios:
-    """Cuts a CSV of historical sales (a column per store, a row per period, header
-    row allowed) into windows of `window` periods, one scenario each.
+    """Cuts a sales history (`invjax.sales.history.read_csv`: long or wide layout, its
+    rules for missing dates and returns) into windows of `window` periods, one scenario
+    each; the file's series are the problem's stores, in file order. For the real-data
+    workflow (train/dev/test windows, profit mode, newsvendor baselines) see
+    `invjax.sales.compare`.
 
     Initial store inventory: each slot U(0, 1) x the store's mean sales (constant
     mean/2 when `key` is None).
     """
+    from invjax.sales.history import read_csv  # the one CSV reader
+
     s = problem.structure
-    table = np.genfromtxt(path, delimiter=",", dtype=np.float64)
-    if table.ndim == 1:
-        table = table[:, None]
-    if np.all(np.isnan(table[0])):
-        table = table[1:]
+    history = read_csv(path)
+    table = history.sales
     if table.shape[1] != s.n_stores:
-        raise ValueError(f"{path}: expected {s.n_stores} store columns, got {table.shape[1]}")
+        raise ValueError(f"{path}: expected {s.n_stores} series (the problem's stores), "
+                         f"got {table.shape[1]}")
     stride = stride or window
     if window < 1 or stride < 1 or table.shape[0] < window:
         raise ValueError(
-            f"window: must be in 1..{table.shape[0]} (rows of {path}), got {window}"
+            f"window: must be in 1..{table.shape[0]} (periods of {path}), got {window}"
         )
-    starts = range(0, table.shape[0] - window + 1, stride)
+    first = int(history.start.max())  # every series has data from here on
+    starts = range(first, table.shape[0] - window + 1, stride)
+    if not starts:
+        late = history.series[int(history.start.argmax())]
+        raise ValueError(f"window: {window} periods; series {late!r} is too short (it has "
+                         f"{table.shape[0] - first} periods of data)")
     demand = np.stack([table[i : i + window] for i in starts])
-    mean = np.nanmean(table, axis=0)
+    mean = table[first:].mean(axis=0)
     n = demand.shape[0]
     if key is None:
         u = np.full((n, s.n_stores, s.store_slots), 0.5)

@@ -164,3 +164,16 @@ def test_shipped_history_loads():
     volume = h.sales.mean(0)
     assert volume.max() / volume.min() > 100  # very different volumes
     assert (h.sales == 0).mean(0).max() > 0.5  # intermittent slow movers
+
+
+def test_scenarios_from_csv_reads_both_layouts(tables):
+    from invjax.sales.problem import make_problem_for
+    from invjax.scenarios import from_csv
+
+    long, wide, expected = tables
+    problem = make_problem_for(3, 2, warehouse=True)
+    for path in (long, wide):
+        sc = from_csv(problem, path, window=3, stride=2)
+        np.testing.assert_array_equal(sc.demand, np.stack([expected[0:3], expected[2:5]]))
+    with pytest.raises(ValueError, match="expected 1 series"):
+        from_csv(make_problem_for(1, 2, warehouse=False), wide, window=3)
