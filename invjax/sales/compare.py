@@ -78,20 +78,26 @@ def _series_totals(result, split, n_series: int) -> np.ndarray:
 
 def compare(history: SalesHistory, n_stores: int = 1, *, windows: Optional[Windows] = None,
             config: SalesTrainConfig = SalesTrainConfig(), policies=POLICIES,
-            seed: int = 0, repeats: int = 4, setup: Optional[Setup] = None) -> dict:
+            seed: int = 0, repeats: int = 4, setup: Optional[Setup] = None,
+            holidays=None) -> dict:
     """Trains every policy in `policies` and reports test profit per store per period,
-    as % of the just-in-time oracle's, and per series."""
+    as % of the just-in-time oracle's, and per series.
+
+    Args:
+      holidays: dates for the calendar feature (default `calendar.default_holidays`).
+    """
     unknown = set(policies) - set(POLICIES)
     if unknown:
         raise ValueError(f"policies: unknown {sorted(unknown)}; allowed: {list(POLICIES)}")
     started = time.time()
-    setup = setup or prepare(history, n_stores, windows=windows, repeats=repeats, seed=seed)
+    setup = setup or prepare(history, n_stores, windows=windows, repeats=repeats, seed=seed,
+                             holidays=holidays)
     problem, splits = setup.problem, setup.splits
     k_forecast, k_net, k_nv = jax.random.split(jax.random.key(seed), 3)
     oracle = JustInTimeOracle(int(setup.costs.lead_time.max()), setup.warehouse)
     trained = {"oracle": (oracle, {})}
     if set(policies) - {"data_driven"}:
-        fc = fit_forecaster(history, setup, k_forecast, config.forecast_steps)
+        fc = fit_forecaster(history, setup, k_forecast, config.forecast_steps, holidays)
     for name in policies:
         if name == "data_driven":
             policy = DataDrivenNet(int(setup.costs.lead_time.max()), setup.warehouse)
