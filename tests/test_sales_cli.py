@@ -12,12 +12,13 @@ from invjax.sales import synthetic
 def test_train_on_a_csv(tmp_path, capsys):
     path = tmp_path / "sales.csv"
     synthetic.write(path, n_stores=3, n_items=2, weeks=80, seed=1)
-    code = main(["train", "--data", str(path), "--stores", "2", "--steps", "4",
+    code = main(["train", "--data", str(path), "--stores", "2", "--warehouses", "2",
+                 "--steps", "4",
                  "--forecast-steps", "20", "--policies", "data_driven,quantile_nv",
                  "--out", str(tmp_path / "run")])
     out = capsys.readouterr().out
     assert code == 0
-    assert "one warehouse with 2 stores" in out and "% of oracle" in out
+    assert "2 warehouses with 2 stores each" in out and "% of oracle" in out
     report = json.loads((tmp_path / "run" / "sales_report.json").read_text())
     assert set(report["profit"]) == {"data_driven", "quantile_nv", "oracle"}
     assert report["pct_oracle"]["oracle"] == 100.0

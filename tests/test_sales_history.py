@@ -54,7 +54,7 @@ def test_long_and_wide_give_the_same_scenarios(tables):
     costs = series_costs(a, seed=3)
     np.testing.assert_array_equal(costs.margin, series_costs(b, seed=3).margin)
     scale = series_scale(a, windows.train)
-    split = [make_split(h, windows.test, store_groups(3, 1), costs, scale, warehouse=False,
+    split = [make_split(h, windows.test, store_groups(3, 1), costs, scale, warehouses=0,
                         warmup=1, k=2) for h in (a, b)]
     np.testing.assert_array_equal(split[0].scenarios.demand, split[1].scenarios.demand)
     np.testing.assert_array_equal(split[0].scenarios.past_demand, split[1].scenarios.past_demand)
@@ -125,13 +125,13 @@ def test_windows_do_not_leak_test_periods_into_training(tmp_path):
     check_windows(windows, h, warmup=4)
     costs, scale = series_costs(h), series_scale(h, windows.train)
     np.testing.assert_allclose(scale, sales[:30].mean(0))  # the training window alone
-    train = make_split(h, windows.train, store_groups(2, 1), costs, scale, warehouse=False,
+    train = make_split(h, windows.train, store_groups(2, 1), costs, scale, warehouses=0,
                        warmup=4, k=5)
     test_values = set(sales[windows.test.start + 4:].ravel())
     seen = set(np.asarray(train.scenarios.demand).ravel()) | set(
         np.asarray(train.scenarios.past_demand).ravel())
     assert not seen & test_values
-    test = make_split(h, windows.test, store_groups(2, 1), costs, scale, warehouse=False,
+    test = make_split(h, windows.test, store_groups(2, 1), costs, scale, warehouses=0,
                       warmup=4, k=5)
     np.testing.assert_array_equal(test.scenarios.past_demand[0, 0], sales[21:26, 0])
 
@@ -171,9 +171,9 @@ def test_scenarios_from_csv_reads_both_layouts(tables):
     from invjax.scenarios import from_csv
 
     long, wide, expected = tables
-    problem = make_problem_for(3, 2, warehouse=True)
+    problem = make_problem_for(3, 2, warehouses=1)
     for path in (long, wide):
         sc = from_csv(problem, path, window=3, stride=2)
         np.testing.assert_array_equal(sc.demand, np.stack([expected[0:3], expected[2:5]]))
     with pytest.raises(ValueError, match="expected 1 series"):
-        from_csv(make_problem_for(1, 2, warehouse=False), wide, window=3)
+        from_csv(make_problem_for(1, 2, warehouses=0), wide, window=3)

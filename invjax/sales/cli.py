@@ -20,8 +20,11 @@ def add_arguments(parser) -> None:
                             "'shipped' for the data set that comes with invjax")
     group.add_argument("--layout", choices=("long", "wide"), help="default: detect")
     group.add_argument("--stores", type=int, default=1,
-                       help="stores per scenario: 1 = one store per series, n > 1 = one "
+                       help="stores per warehouse: 1 = one store per series, n > 1 = one "
                             "warehouse with n stores (default 1)")
+    group.add_argument("--warehouses", type=int,
+                       help="warehouses per scenario, each with --stores stores (default "
+                            "1 when --stores > 1)")
     for split in ("train", "dev", "test"):
         group.add_argument(f"--{split}", metavar="START:STOP",
                            help=f"{split} window, period indices or dates (default: the "
@@ -61,7 +64,8 @@ def run(args) -> int:
     sales = history.read_csv(path, args.layout)
     policies = tuple(p.strip() for p in args.policies.split(",") if p.strip())
     report = compare.compare(
-        sales, args.stores, windows=_windows(args, sales), policies=policies,
+        sales, args.stores, warehouses=args.warehouses, windows=_windows(args, sales),
+        policies=policies,
         config=SalesTrainConfig(steps=args.steps, forecast_steps=args.forecast_steps), seed=args.seed)
     print("\n".join(compare.summary_lines(report)))
     print(f"{report['seconds']:.0f} s on {device.describe()}")

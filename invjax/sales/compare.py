@@ -36,28 +36,30 @@ class Setup(NamedTuple):
     costs: SeriesCosts
     windows: Windows
     scale: np.ndarray  # [S]
-    warehouse: bool
+    warehouses: int  # 0: stores order from the supplier
 
 
-def prepare(history: SalesHistory, n_stores: int = 1, warehouse: Optional[bool] = None,
+def prepare(history: SalesHistory, n_stores: int = 1, warehouses: Optional[int] = None,
             windows: Optional[Windows] = None, repeats: int = 4, seed: int = 0,
             holidays=None) -> Setup:
     """Scenarios of every window: one store per series (n_stores = 1, no warehouse) or
-    `repeats` random partitions of the series into groups of n stores under a warehouse."""
-    warehouse = n_stores > 1 if warehouse is None else warehouse
+    `repeats` random partitions of the series into groups of `warehouses` x n stores
+    (default one warehouse when n_stores > 1), n under each warehouse."""
+    warehouses = int(n_stores > 1) if warehouses is None else int(warehouses)
+    stores = n_stores * max(warehouses, 1)
     windows = windows or default_windows(history.periods)
     check_windows(windows, history)
     costs = series_costs(history, seed)
     scale = series_scale(history, windows.train)
-    groups = store_groups(len(history.series), n_stores, repeats, seed)
-    splits = {name: make_split(history, w, groups, costs, scale, warehouse=warehouse,
+    groups = store_groups(len(history.series), stores, repeats, seed)
+    splits = {name: make_split(history, w, groups, costs, scale, warehouses=warehouses,
                                holidays=holidays) for name, w in windows._asdict().items()}
-    problem = make_problem_for(n_stores, int(costs.lead_time.max()), warehouse)
-    return Setup(problem, splits, costs, windows, scale, warehouse)
+    problem = make_problem_for(stores, int(costs.lead_time.max()), warehouses)
+    return Setup(problem, splits, costs, windows, scale, warehouses)
 
 
 def max_horizon(setup: Setup) -> int:
-    return int(setup.costs.lead_time.max()) + 1 + (WAREHOUSE_LEAD_TIME if setup.warehouse else 0)
+    return int(setup.costs.lead_time.max()) + 1 + (WAREHOUSE_LEAD_TIME if setup.warehouses else 0)
 
 
 def fit_forecaster(history: SalesHistory, setup: Setup, key: jax.Array, steps: int,
@@ -79,31 +81,33 @@ def _series_totals(result, split, n_series: int) -> np.ndarray:
 def compare(history: SalesHistory, n_stores: int = 1, *, windows: Optional[Windows] = None,
             config: SalesTrainConfig = SalesTrainConfig(), policies=POLICIES,
             seed: int = 0, repeats: int = 4, setup: Optional[Setup] = None,
-            holidays=None) -> dict:
+            holidays=None, warehouses: Optional[int] = None) -> dict:
     """Trains every policy in `policies` and reports test profit per store per period,
     as % of the just-in-time oracle's, and per series.
 
     Args:
+      n_stores: stores per warehouse (1 and no warehouse: one store per series).
+      warehouses: warehouses per scenario (default: 1 when n_stores > 1, else 0).
       holidays: dates for the calendar feature (default `calendar.default_holidays`).
     """
     unknown = set(policies) - set(POLICIES)
     if unknown:
         raise ValueError(f"policies: unknown {sorted(unknown)}; allowed: {list(POLICIES)}")
     started = time.time()
-    setup = setup or prepare(history, n_stores, windows=windows, repeats=repeats, seed=seed,
-                             holidays=holidays)
+    setup = setup or prepare(history, n_stores, warehouses, windows=windows, repeats=repeats,
+                             seed=seed, holidays=holidays)
     problem, splits = setup.problem, setup.splits
     k_forecast, k_net, k_nv = jax.random.split(jax.random.key(seed), 3)
-    oracle = JustInTimeOracle(int(setup.costs.lead_time.max()), setup.warehouse)
+    oracle = JustInTimeOracle(int(setup.costs.lead_time.max()), setup.warehouses)
     trained = {"oracle": (oracle, {})}
     if set(policies) - {"data_driven"}:
         fc = fit_forecaster(history, setup, k_forecast, config.forecast_steps, holidays)
     for name in policies:
         if name == "data_driven":
-            policy = DataDrivenNet(int(setup.costs.lead_time.max()), setup.warehouse)
+            policy = DataDrivenNet(int(setup.costs.lead_time.max()), setup.warehouses)
             params = policy.init(k_net)
         else:
-            policy = Newsvendor(name, fc.max_horizon, setup.warehouse)
+            policy = Newsvendor(name, fc.max_horizon, setup.warehouses)
             params = policy.init(k_nv, fc.params)
         if name != "quantile_nv":
             params, _ = train(problem, policy, params, splits["train"], splits["dev"], config)
@@ -113,7 +117,8 @@ def compare(history: SalesHistory, n_stores: int = 1, *, windows: Optional[Windo
     oracle_profit = float(results["oracle"].mean_profit)
     n_series = len(history.series)
     return {
-        "n_stores": n_stores, "warehouse": setup.warehouse,
+        "n_stores": n_stores, "warehouse": setup.warehouses > 0,
+        "warehouses": setup.warehouses,
         "scenarios": int(splits["test"].scenarios.n), "series": n_series,
         "windows": {k: list(w) for k, w in setup.windows._asdict().items()},
         "profit": {k: float(r.mean_profit) for k, r in results.items()},
@@ -125,11 +130,11 @@ def compare(history: SalesHistory, n_stores: int = 1, *, windows: Optional[Windo
         "policies": trained, "setup": setup,
     }
 
-
 def summary_lines(report: dict) -> list[str]:
     """Human-readable lines: test profit per store per period and % of the oracle."""
-    where = ("one store per series" if not report["warehouse"]
-             else f"one warehouse with {report['n_stores']} stores")
+    m, n = report.get("warehouses", int(report["warehouse"])), report["n_stores"]
+    where = ("one store per series" if not m else f"one warehouse with {n} stores"
+             if m == 1 else f"{m} warehouses with {n} stores each")
     lines = [f"{where}: {report['scenarios']} test scenarios of {report['series']} series",
              f"{'policy':40s} {'profit/store/period':>20s} {'% of oracle':>12s}"]
     order = sorted(report["profit"], key=lambda k: (k == "oracle", -report["profit"][k]))

@@ -2,8 +2,9 @@
 quantile forecaster, and the just-in-time oracle (not admissible).
 
 Each is a frozen dataclass (hashable: a static argument of the jitted rollout) with
-`init(key) -> params` and `apply(params, SalesObs) -> Action`. With a warehouse, store
-requests are scaled down to what the warehouse holds (proportional allocation).
+`init(key) -> params` and `apply(params, SalesObs) -> Action`. With warehouses (each
+serving S / warehouses consecutive stores), store requests are scaled down to what
+their warehouse holds (proportional allocation).
 
 References: Alvo, Russo, Kanoria (2023), arXiv 2306.11246, Section 7; SPEC §4, §10.
 """
@@ -35,12 +36,27 @@ class MLP(nn.Module):
         return nn.Dense(1)(x)[..., 0]
 
 
-def _allocate(obs, desired, warehouse_order):
-    if warehouse_order is None:
+def hub_sum(x: jnp.ndarray, hubs: int) -> jnp.ndarray:
+    """[n, S, ...] per store -> [n, hubs, ...] summed over each warehouse's stores
+    (stores are grouped by warehouse, in order: S / hubs each)."""
+    return x.reshape((x.shape[0], hubs, -1) + x.shape[2:]).sum(2)
+
+
+def to_stores(x: jnp.ndarray, n_stores: int) -> jnp.ndarray:
+    """[n, hubs, ...] per warehouse -> [n, S, ...], each store its warehouse's value."""
+    return jnp.repeat(x, n_stores // x.shape[1], axis=1)
+
+
+def _allocate(obs, desired, hub_orders):
+    """Store requests scaled down, warehouse by warehouse, to what it holds."""
+    if hub_orders is None:
         return Action(stores=desired)
-    on_hand = obs.state.warehouse_inventory[:, 0, 0]
-    return Action(stores=proportional_allocation(desired, on_hand),
-                  warehouses=warehouse_order[:, None])
+    n, hubs = hub_orders.shape
+    on_hand = obs.state.warehouse_inventory[:, :, 0]  # [n, hubs]
+    per_hub = desired.reshape(n, hubs, -1)
+    allocate = jax.vmap(proportional_allocation, in_axes=(1, 1), out_axes=1)
+    return Action(stores=allocate(per_hub, on_hand).reshape(desired.shape),
+                  warehouses=hub_orders)
 
 
 def _store_inputs(obs, max_lead: int):
@@ -63,13 +79,13 @@ class DataDrivenNet:
     orders from the supplier in units of the stores' total scale."""
 
     max_lead: int
-    warehouse: bool = False
+    warehouses: int = 0  # 0: stores order from the supplier
     hidden: Sequence[int] = (64, 64)
     k: int = 16
     calendar_width: int = 1
 
     def _dims(self):
-        store = self.max_lead + 1 + self.k + 2 + self.calendar_width + int(self.warehouse)
+        store = self.max_lead + 1 + self.k + 2 + self.calendar_width + int(self.warehouses > 0)
         return store, WAREHOUSE_LEAD_TIME + self.max_lead + 1 + self.k + self.calendar_width
 
     def init(self, key: jax.Array) -> Any:
@@ -77,27 +93,29 @@ class DataDrivenNet:
         store, wh = self._dims()
         init = jax.jit(MLP(self.hidden).init)  # jitted: eager Flax init is slow
         params = {"store": init(k_store, jnp.zeros((1, store)))}
-        if self.warehouse:
+        if self.warehouses:
             params["warehouse"] = init(k_wh, jnp.zeros((1, wh)))
         return params
 
     def apply(self, params: Any, obs) -> Action:
-        st = obs.state
+        st, m = obs.state, self.warehouses
         x = _store_inputs(obs, self.max_lead)
-        total = obs.scale.sum(-1, keepdims=True)  # [n, 1]
-        if self.warehouse:
-            w_on_hand = st.warehouse_inventory[:, :1, 0] / total  # [n, 1]
-            x = jnp.concatenate([x, jnp.broadcast_to(w_on_hand[..., None], x.shape[:2] + (1,))],
-                                -1)
+        if m:
+            total = hub_sum(obs.scale, m)  # [n, m] each warehouse's total scale
+            on_hand = to_stores(st.warehouse_inventory[:, :, :1] / total[..., None],
+                                x.shape[1])
+            x = jnp.concatenate([x, on_hand], -1)
         desired = nn.relu(MLP(self.hidden).apply(params["store"], x) + 1.0) * obs.scale
-        if not self.warehouse:
+        if not m:
             return Action(stores=desired)
+        n = total.shape[0]
+        stores = hub_sum(st.store_inventory, m)  # [n, m, K]
         w = jnp.concatenate([
-            st.warehouse_inventory[:, 0] / total, st.store_inventory.sum(1) / total,
-            (st.store_inventory.sum((1, 2)) / total[:, 0])[:, None],
-            obs.past_demand.sum(1) / total,
-            jnp.broadcast_to(obs.calendar, (total.shape[0],) + obs.calendar.shape)], -1)
-        order = nn.relu(MLP(self.hidden).apply(params["warehouse"], w) + 1.0) * total[:, 0]
+            st.warehouse_inventory / total[..., None], stores / total[..., None],
+            stores.sum(-1, keepdims=True) / total[..., None],
+            hub_sum(obs.past_demand, m) / total[..., None],
+            jnp.broadcast_to(obs.calendar, (n, m) + obs.calendar.shape)], -1)
+        order = nn.relu(MLP(self.hidden).apply(params["warehouse"], w) + 1.0) * total
         return _allocate(obs, desired, order)
 
 
@@ -110,7 +128,7 @@ class Newsvendor:
 
     kind: str
     max_horizon: int
-    warehouse: bool = False
+    warehouses: int = 0
 
     def __post_init__(self):
         if self.kind not in NEWSVENDORS:
@@ -143,10 +161,11 @@ class Newsvendor:
         q = self.quantile_level(params, p.underage_cost / (p.underage_cost + p.holding_cost))
         position = st.store_inventory.sum(-1)
         desired = nn.relu(self._level(params, obs, p.lead_time + 1, q) - position)
-        if not self.warehouse:
+        if not self.warehouses:
             return Action(stores=desired)
-        level = self._level(params, obs, p.lead_time + 1 + WAREHOUSE_LEAD_TIME, q).sum(-1)
-        echelon = st.warehouse_inventory[:, 0].sum(-1) + position.sum(-1)
+        m = self.warehouses
+        level = hub_sum(self._level(params, obs, p.lead_time + 1 + WAREHOUSE_LEAD_TIME, q), m)
+        echelon = st.warehouse_inventory.sum(-1) + hub_sum(position, m)
         return _allocate(obs, desired, nn.relu(level - echelon))
 
 
@@ -157,11 +176,11 @@ class JustInTimeOracle:
     and no lost sale after the first L_w + L periods: the profit upper bound."""
 
     max_lead: int
-    warehouse: bool = False
+    warehouses: int = 0
 
     @property
     def lookahead(self) -> int:
-        return self.max_lead + 1 + (WAREHOUSE_LEAD_TIME if self.warehouse else 0)
+        return self.max_lead + 1 + (WAREHOUSE_LEAD_TIME if self.warehouses else 0)
 
     def init(self, key: jax.Array) -> Any:
         return {}
@@ -170,9 +189,9 @@ class JustInTimeOracle:
         lead = obs.state.params.lead_time  # [n, S]
         ahead = obs.lookahead  # [n, H, S]: demand of t, t+1, ...
         pick = lambda j: jnp.take_along_axis(ahead, j[:, None, :], 1)[:, 0]  # noqa: E731
-        if not self.warehouse:
+        if not self.warehouses:
             return Action(stores=pick(lead))
         started = obs.state.period >= WAREHOUSE_LEAD_TIME
         stores = jnp.where(started, pick(lead), 0.0)
         return Action(stores=stores,
-                      warehouses=pick(lead + WAREHOUSE_LEAD_TIME).sum(-1, keepdims=True))
+                      warehouses=hub_sum(pick(lead + WAREHOUSE_LEAD_TIME), self.warehouses))

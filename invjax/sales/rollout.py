@@ -86,8 +86,11 @@ def _rollout(structure, policy, params, split: SalesSplit, record: bool, lookahe
     warehouse = jnp.where(counted, out[1], 0.0)
     total = store.sum() - warehouse.sum()
     mean = total / (sc.n * (sc.periods - warm) * structure.n_stores)
-    # warehouse cost shared equally by its stores in the per-series totals
-    series = store.sum(1) - warehouse.sum((1, 2))[:, None] / structure.n_stores
+    # each warehouse's cost shared equally by its stores in the per-series totals
+    series = store.sum(1)
+    if structure.n_warehouses:
+        per = structure.n_stores // structure.n_warehouses
+        series = series - jnp.repeat(warehouse.sum(1) / per, per, axis=1)
     return Result(mean, series, Trace(*out) if record else None)
 
 

@@ -141,11 +141,12 @@ def series_scale(history: SalesHistory, train: Window) -> np.ndarray:
 
 
 def make_split(history: SalesHistory, window: Window, groups: np.ndarray,
-               costs: SeriesCosts, scale: np.ndarray, *, warehouse: bool,
+               costs: SeriesCosts, scale: np.ndarray, *, warehouses: int,
                warmup: int = WARMUP, k: int = HISTORY,
                holidays: Optional[np.ndarray] = None) -> SalesSplit:
-    """The scenarios of one window: scenario i holds the series `groups[i]`."""
-    problem = make_problem_for(groups.shape[1], int(costs.lead_time.max()), warehouse, k)
+    """The scenarios of one window: scenario i holds the series `groups[i]` (under
+    `warehouses` warehouses, groups.shape[1] / warehouses consecutive stores each)."""
+    problem = make_problem_for(groups.shape[1], int(costs.lead_time.max()), warehouses, k)
     sales = history.sales.astype(np.float32)
     demand = np.moveaxis(sales[window.start:window.stop][:, groups], 0, 1)  # [n, T, S]
     padded = np.concatenate([np.zeros((k, sales.shape[1]), np.float32), sales])
