@@ -145,7 +145,8 @@ def test_parse_window_by_dates_and_periods(tables):
 
 
 def test_costs_from_columns(tmp_path):
-    text = "date,series,sales,margin,lead_time\n1,a,3,5.0,2\n2,a,4,5.0,2\n1,b,1,8.0,3\n2,b,0,8.0,3\n"
+    text = ("date,series,sales,margin,lead_time\n"
+            "1,a,3,5.0,2\n2,a,4,5.0,2\n1,b,1,8.0,3\n2,b,0,8.0,3\n")
     costs = series_costs(hist.read_csv(_write(tmp_path, "c.csv", text)))
     np.testing.assert_array_equal(costs.margin, [5.0, 8.0])
     np.testing.assert_array_equal(costs.lead_time, [2, 3])

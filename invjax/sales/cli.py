@@ -66,7 +66,8 @@ def run(args) -> int:
     report = compare.compare(
         sales, args.stores, warehouses=args.warehouses, windows=_windows(args, sales),
         policies=policies,
-        config=SalesTrainConfig(steps=args.steps, forecast_steps=args.forecast_steps), seed=args.seed)
+        config=SalesTrainConfig(steps=args.steps, forecast_steps=args.forecast_steps),
+        seed=args.seed)
     print("\n".join(compare.summary_lines(report)))
     print(f"{report['seconds']:.0f} s on {device.describe()}")
     if args.out:

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from invjax.dynamics import Action, Env, State, complete_action
+from invjax.dynamics import Env, State, complete_action
 from invjax.problem import Problem
 from invjax.sales.windows import SalesSplit
 
