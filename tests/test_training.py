@@ -123,3 +123,25 @@ def test_a_nan_step_leaves_the_parameters_untouched():
     assert bool(after.nan) and bool(after.stopped) and np.isnan(float(metrics.dev_cost))
     for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(after.params)):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("setting, policy, bound", [
+    ("transshipment", "base_stock_allocation", True),
+    ("one_store_backlogged", "base_stock", False),
+    ("one_warehouse", "base_stock_allocation", None),  # nothing known
+])
+def test_summary_reports_what_optimal_knows(setting, policy, bound):
+    trainer = {"epochs": 1, "eval_every": 1, "batch_size": 64, "learning_rate": 0.1,
+               "train": [64, 10, 2], "dev": [64, 10, 2], "test": [64, 40, 10]}
+    summary = runner.fit({"setting": setting, "policy": {"name": policy},
+                          "problem": {"n_stores": 3} if setting != "one_store_backlogged" else {},
+                          "trainer": trainer}, progress=False)
+    known = invjax.optimal.known(runner.run_config.build({"setting": setting, "problem": (
+        {"n_stores": 3} if setting != "one_store_backlogged" else {})})[0])
+    assert summary["policy"] == policy and summary["setting"] == setting
+    if bound is None:
+        assert known is None and summary["optimum"] is None and summary["gap_pct"] is None
+        assert summary["optimum_is_bound"] is False
+    else:
+        assert summary["optimum"] == known.cost and summary["optimum_is_bound"] is bound
+        assert summary["gap_pct"] == pytest.approx(100 * (summary["test_cost"] / known.cost - 1))

@@ -97,8 +97,3 @@ def build(config: dict):
             trainer[split] = tuple(data[split])
     return problem, policy, TrainConfig(**trainer)
 
-
-def policy_name(config: dict) -> str:
-    """The name of the policy a run configuration trains."""
-    problem = settings.make(config["setting"], **config.get("problem", {}))
-    return config.get("policy", {}).get("name") or policies.default_for(problem)

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from invjax import optimal
+from invjax import optimal, policies
 from invjax.device import describe
 from invjax.scenarios import sample
 from invjax.settings.user_network import read_yaml
@@ -92,12 +92,15 @@ class Run(NamedTuple):
     problem: Any
     policy: Any
     train_config: TrainConfig
+    policy_name: str  # the config's, or the registry's default for the network
 
 
 def resolve(config: dict) -> Run:
     """Validates a run configuration and builds its problem, policy and trainer config."""
     config = run_config.validate(config)
-    return Run(config, *run_config.build(config))
+    problem, policy, train_config = run_config.build(config)
+    name = config["policy"].get("name") or policies.default_for(problem)
+    return Run(config, problem, policy, train_config, name)
 
 
 class _Loop(NamedTuple):
@@ -194,7 +197,7 @@ def summarize(run: Run, trainer, state, k_test, start: float, mesh=None) -> dict
     done = int(state.epoch[chosen])
     return {
         "setting": run.problem.structure.name,
-        "policy": run.config["policy"].get("name"),
+        "policy": run.policy_name,
         "test_cost": per_seed[chosen]["test_cost"],
         "optimum": optimum,
         "optimum_is_bound": bool(known and known.is_bound),
@@ -245,7 +248,7 @@ def fit(config: dict, out=None, *, resume: bool = False, progress: bool = True,
         state = load_checkpoint(out / "checkpoints" / "last", state)
     if mesh is not None:
         state = parallel.replicate(state, mesh)
-    label = f"{run.problem.structure.name}/{run.config['policy'].get('name', 'default')}"
+    label = f"{run.problem.structure.name}/{run.policy_name}"
     loop = _Loop(trainer, data, run.train_config, int(run.config["seed"]), out, label)
     state, rows, start = train_loop(loop, state, rows, progress=progress,
                                       stop_after_epochs=stop_after_epochs)
