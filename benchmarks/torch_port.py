@@ -109,12 +109,8 @@ def network_tables(s, prm, dtype, device) -> dict:
     return tables
 
 
-def general_period(port: Port, state, action, demand):
-    """One period of a general network (SPEC §7); action = flows per destination kind."""
-    s, p, tables = port.structure, port.p, port.tables
-    flows = dict(zip(KINDS, action))
-    inventories = dict(zip(KINDS, state))
-    on_hand = inventories["store"][..., 0]
+def store_period(s, p, on_hand, demand):
+    """Store cost [n] of one period (SPEC §2) and the on-hand left after demand."""
     x = on_hand - demand
     excess = torch.relu(x)
     if s.maximize_profit:
@@ -122,7 +118,16 @@ def general_period(port: Port, state, action, demand):
                 + p["holding_cost"] * excess).sum(-1)
     else:
         cost = (p["underage_cost"] * torch.relu(-x) + p["holding_cost"] * excess).sum(-1)
-    posts = {"store": excess if s.lost_demand else x}
+    return cost, excess if s.lost_demand else x
+
+
+def general_period(port: Port, state, action, demand):
+    """One period of a general network (SPEC §7); action = flows per destination kind."""
+    s, p, tables = port.structure, port.p, port.tables
+    flows = dict(zip(KINDS, action))
+    inventories = dict(zip(KINDS, state))
+    cost, store_post = store_period(s, p, inventories["store"][..., 0], demand)
+    posts = {"store": store_post}
     for kind in ("warehouse", "echelon"):
         if kind in tables:
             shipped = sum(flows[g] @ inc for g, inc in tables[kind]["incidence"].items())
@@ -161,15 +166,8 @@ def period(port: Port, state, action, demand):
     s, p = port.structure, port.p
     store, warehouse, echelon = state
     stores, warehouses, echelons = action
-    on_hand = store[..., 0]
-    x = on_hand - demand
-    excess = torch.relu(x)
-    if s.maximize_profit:
-        cost = (-p["underage_cost"] * torch.minimum(on_hand, demand)
-                + p["holding_cost"] * excess).sum(-1)
-    else:
-        cost = (p["underage_cost"] * torch.relu(-x) + p["holding_cost"] * excess).sum(-1)
-    store = advance(store, excess if s.lost_demand else x, stores, port.store_slot)
+    cost, store_post = store_period(s, p, store[..., 0], demand)
+    store = advance(store, store_post, stores, port.store_slot)
     if s.n_warehouses:
         w_post = warehouse[..., 0] - stores.sum(-1, keepdim=True)
         cost = cost + (p["warehouse_holding_cost"] * torch.relu(w_post)
