@@ -40,6 +40,11 @@ def two_level(net: Network) -> bool:
         for w in warehouses))
 
 
+def shared_store_net(net: Network) -> bool:
+    """Where the symmetry-aware net applies: two-level networks and independent stores."""
+    return two_level(net) or net.topology == "independent_stores"
+
+
 def any_network(net: Network) -> bool:
     del net
     return True
@@ -56,11 +61,12 @@ _REGISTRY = {
                               "two-level networks (one_warehouse, transshipment, "
                               "many_warehouses)"),
     "vanilla": ("neural", "vanilla", any_network, "every network"),
-    "symmetry_aware": ("symmetry_aware", "symmetry_aware", two_level,
-                       "two-level networks (one_warehouse, transshipment, many_warehouses)"),
-    "symmetry_aware_unshared": ("symmetry_aware", "symmetry_aware", two_level,
+    "symmetry_aware": ("symmetry_aware", "symmetry_aware", shared_store_net,
+                       "two-level networks (one_warehouse, transshipment, many_warehouses) "
+                       "and independent_stores"),
+    "symmetry_aware_unshared": ("symmetry_aware", "symmetry_aware", shared_store_net,
                                 "two-level networks (one_warehouse, transshipment, "
-                                "many_warehouses)"),
+                                "many_warehouses) and independent_stores"),
 }
 # Policies built by their own function rather than by `make`: (fits, where).
 _UNREGISTERED = {

@@ -18,6 +18,9 @@ store, so it is computed once per scenario and broadcast over stores
 S x F x H + C x H. `factored=False` concatenates the context to every store's input
 instead, with the same parameter pytree.
 
+Independent stores (no warehouse): the context and store nets only; each store orders
+its desired quantity from the supplier.
+
 Many warehouses (any two-level network: `registry.two_level`): the context net reads
 every store vector and every warehouse vector; one warehouse net, shared by all
 warehouses, reads (own vector, own holding cost, inbound lead time and procurement
@@ -138,10 +141,13 @@ class SymmetryAwareNet(nn.Module):
         context_net = MLP(self.context_hidden + (self.context_size,), self.activation,
                           name="context")
         context = jax.nn.sigmoid(context_net(context_in))
-        warehouse_net = MLP(self.warehouse_hidden + (1,), self.activation, name="warehouse")
-        shared = context if warehouse_in.ndim == 2 else jnp.broadcast_to(
-            context[:, None, :], warehouse_in.shape[:2] + context.shape[-1:])
-        warehouse = warehouse_net(jnp.concatenate([warehouse_in, shared], -1))
+        warehouse = None  # no warehouse (independent stores): no warehouse net
+        if warehouse_in is not None:
+            warehouse_net = MLP(self.warehouse_hidden + (1,), self.activation,
+                                name="warehouse")
+            shared = context if warehouse_in.ndim == 2 else jnp.broadcast_to(
+                context[:, None, :], warehouse_in.shape[:2] + context.shape[-1:])
+            warehouse = warehouse_net(jnp.concatenate([warehouse_in, shared], -1))
         store_net = StoreNet(self.store_hidden + (self.store_outputs,), self.activation,
                              self.stack, self.factored, name="store")
         return warehouse, store_net(store_in, context)
@@ -205,6 +211,8 @@ def _network_inputs(network, obs: State, scaled: bool):
     if scaled:
         store = store / obs.params.demand_mean.astype(jnp.float32)[..., None]
         warehouse = warehouse / total_mean(obs).astype(jnp.float32)[..., None]
+    if not network.count("warehouse"):  # independent stores: context and store nets
+        return store.reshape(n, -1), None, own
     # The vectors of the warehouses on each store's inbound edges (zeros: none).
     padded = jnp.concatenate([warehouse, jnp.zeros_like(warehouse[:, :1])], axis=1)
     sources = edges.source_table(network, "store")
@@ -227,19 +235,24 @@ def _symmetry_aware_network(s: Structure, context_size, context_hidden, store_hi
     degree = edges.in_degree(network, "store")
     net = SymmetryAwareNet(context_size, context_hidden, store_hidden, warehouse_hidden,
                            activation, 0 if shared else s.n_stores, factored, degree)
+    w = s.n_warehouses
     widths = (
-        (1, s.n_stores * s.store_slots + s.n_warehouses * s.warehouse_slots),
-        (1, s.n_warehouses, s.warehouse_slots + WAREHOUSE_FEATURES),
-        (1, s.n_stores, s.store_slots + store_feature_count(network) + degree * s.warehouse_slots),
+        (1, s.n_stores * s.store_slots + w * s.warehouse_slots),
+        (1, w, s.warehouse_slots + WAREHOUSE_FEATURES) if w else None,
+        (1, s.n_stores, s.store_slots + store_feature_count(network)
+         + (degree * s.warehouse_slots if w else 0)),
     )
 
     @jax.jit
     def init(key):
-        return net.init(key, *(jnp.zeros(w, jnp.float32) for w in widths))
+        return net.init(key, *(None if x is None else jnp.zeros(x, jnp.float32)
+                               for x in widths))
 
     def apply(params, obs: State) -> Action:
         warehouse_out, store_out = net.apply(params, *_network_inputs(network, obs, scaled))
         desired = edges.per_edge(network, "store", jax.nn.softplus(store_out))
+        if not w:  # every store orders from the supplier
+            return Action(stores=desired)
         orders = jax.nn.sigmoid(warehouse_out[..., 0]) * supplier_cap(obs)
         return allocate(network, obs, Action(stores=desired, warehouses=orders))
 
@@ -261,7 +274,7 @@ def symmetry_aware(
 
     Args:
       problem: a two-level network (one_warehouse, transshipment, many_warehouses: see
-        `invjax.policies.registry.two_level`).
+        `invjax.policies.registry.two_level`) or independent stores.
       context_size: width of the context vector (sigmoid outputs).
       context_hidden, store_hidden, warehouse_hidden: hidden widths of the three nets.
       activation: name in `invjax.policies.neural.ACTIVATIONS`.
@@ -278,7 +291,7 @@ def symmetry_aware(
       "context", "warehouse" and "store".
 
     Raises:
-      ValueError: a network that is not two-level, or bad sizes.
+      ValueError: a network it does not fit (`invjax.policies.registry`), or bad sizes.
 
     References: Alvo, Russo, Kanoria (2023), arXiv 2306.11246, Section 6; SPEC §4.
     """
