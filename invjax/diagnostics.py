@@ -75,9 +75,7 @@ def large_batch_gradient(problem, policy, params, key, n: int, periods: int, *,
 def fit_value(problem: Problem, policy, params, key, log_scale, *, periods: int,
               steps: int = 300, batch: int = 512, learning_rate: float = 1e-2):
     """Value-baseline parameters regressed on the cost-to-go of the fixed perturbed policy."""
-    s = problem.structure
-    width = (s.n_stores * s.store_slots + s.n_warehouses * s.warehouse_slots
-             + s.n_echelons * s.echelon_slots + 1)
+    width = reinforce.feature_width(problem.structure)
     k_init, k_steps = jax.random.split(key)
     value_params = reinforce.value_net().init(k_init, jnp.zeros((1, width), jnp.float32))
     optimizer = optax.adam(learning_rate)

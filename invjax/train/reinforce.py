@@ -120,6 +120,13 @@ def value_features(obs: State, periods: int) -> jnp.ndarray:
     return jnp.concatenate([flat, left.astype(flat.dtype)], axis=-1)
 
 
+def feature_width(structure: Structure) -> int:
+    """F, the length of `value_features`: every inventory slot, and the periods left."""
+    s = structure
+    return (s.n_stores * s.store_slots + s.n_warehouses * s.warehouse_slots
+            + s.n_echelons * s.echelon_slots + 1)
+
+
 class Perturbed(NamedTuple):
     """`policy` with censored Gaussian noise on every flow: a stochastic policy for
     `invjax.rollout.simulate(..., key=...)`. Its params are (policy params, log_scale).
@@ -228,9 +235,7 @@ def make_estimator(problem: Problem, policy, config) -> Estimator:
     if config.baseline not in BASELINES:
         raise ValueError(f"trainer.baseline: {config.baseline!r}; allowed: {list(BASELINES)}")
     aux_optimizer = optax.adam(config.value_learning_rate)
-    s = problem.structure
-    width = (s.n_stores * s.store_slots + s.n_warehouses * s.warehouse_slots
-             + s.n_echelons * s.echelon_slots + 1)
+    width = feature_width(problem.structure)
 
     def init(key, params):
         del params
