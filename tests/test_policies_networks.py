@@ -42,6 +42,17 @@ def _general_network() -> Network:
     return Network(locs, edges)
 
 
+def _two_level_network() -> Network:
+    """supplier -> {w0 (keeps nothing), w1} -> stores, store b also fed by the supplier:
+    topology "general", but two-level."""
+    locs = (Location("w0", "warehouse", keeps_stock=False), Location("w1", "warehouse"),
+            Location("a", "store", 2), Location("b", "store", 2), Location("c", "store", 2))
+    edges = (Edge(SUPPLIER, "w0", 2), Edge(SUPPLIER, "w1", 1), Edge("w0", "a", 1),
+             Edge("w1", "a", 2), Edge("w1", "b", 1), Edge(SUPPLIER, "b", 3),
+             Edge("w0", "c", 2))
+    return Network(locs, edges)
+
+
 def _problem(network, lost=True):
     s = Structure("custom", network, lost_demand=lost)
     n = network.count("store")
@@ -51,7 +62,8 @@ def _problem(network, lost=True):
 
 
 PROBLEMS = {**{i: (lambda i=i: make_instance(i)) for i in INSTANCES},
-            "general": lambda: _problem(_general_network())}
+            "general": lambda: _problem(_general_network()),
+            "two_level": lambda: _problem(_two_level_network(), lost=False)}
 
 
 def _rollout_actions(problem, policy, params, key):
@@ -123,6 +135,8 @@ def test_fits_follow_the_topology():
         "many_warehouses": ["base_stock_allocation", "vanilla", "symmetry_aware",
                             "symmetry_aware_unshared"],
         "general": ["vanilla"],
+        "two_level": ["base_stock_allocation", "vanilla", "symmetry_aware",
+                      "symmetry_aware_unshared"],
     }
     for instance, names in expect.items():
         assert registry.fitting(PROBLEMS[instance]().structure.network) == names, instance
@@ -222,7 +236,8 @@ def _compare(action, expected, rtol=1e-5):
 
 @pytest.mark.parametrize("instance", ["one_store_backlogged", "one_store_lost", "serial",
                                       "serial_long", "transshipment", "one_warehouse",
-                                      "independent_stores", "many_warehouses", "general"])
+                                      "independent_stores", "many_warehouses", "general",
+                                      "two_level"])
 def test_vanilla_equals_numpy(instance):
     problem = PROBLEMS[instance]()
     s = problem.structure
