@@ -21,8 +21,10 @@ from invjax.train import reinforce
 class Strategy(NamedTuple):
     """How a training step estimates the policy gradient."""
 
-    init: Callable[[jax.Array, Any, Any], tuple]  # (key, params, policy opt state) -> (opt_state, shuffle key)
-    epoch_keys: Callable[[jax.Array, int], tuple]  # (key, steps) -> (next key, permutation key, step keys | None)
+    # (shuffle key, params, policy optimizer state) -> (opt_state, shuffle key)
+    init: Callable[[jax.Array, Any, Any], tuple]
+    # (state key, steps) -> (next key, permutation key, per-step keys or None)
+    epoch_keys: Callable[[jax.Array, int], tuple]
     step: Callable[..., tuple]  # (params, opt_state, scenarios, step key) -> (loss, grads, extra)
     policy_state: Callable[[Any], Any]  # opt_state -> the policy optimizer's state
     combine: Callable[[Any, Any], Any]  # (policy optimizer state, extra) -> opt_state

@@ -32,7 +32,6 @@ from invjax.train import estimators, parallel, reinforce, schema
 
 ESTIMATORS = ("hdpo", "reinforce")
 SCHEDULES = ("constant", "cosine")
-_OPTIONAL_POSITIVE = Optional[schema.Positive]
 
 
 @schema.checked("trainer")
@@ -45,15 +44,16 @@ class TrainConfig:
     batch_size: schema.AtLeastOne = 1024
     epochs: schema.AtLeastOne = 100
     eval_every: schema.AtLeastOne = 5  # epochs between dev evaluations
-    patience: Optional[schema.AtLeastOne] = None  # evaluations without dev improvement before stopping
-    clip_norm: _OPTIONAL_POSITIVE = None  # optax.clip_by_global_norm
+    # Dev evaluations without improvement before stopping (None: never stop early).
+    patience: Optional[schema.AtLeastOne] = None
+    clip_norm: Optional[schema.Positive] = None  # optax.clip_by_global_norm
     schedule: Annotated[str, schema.choice(*SCHEDULES)] = "constant"  # decay to 0 over all steps
     estimator: Annotated[str, schema.choice(*ESTIMATORS)] = "hdpo"
     # REINFORCE only (invjax.train.reinforce):
     baseline: Annotated[str, schema.choice(*reinforce.BASELINES)] = "batch_mean"
     noise_scale: schema.Positive = 0.2  # order noise std / mean demand through the location
     learn_noise: bool = False  # learn the noise scale by its score-function gradient
-    value_learning_rate: schema.Positive = 1e-2  # Adam for the value baseline (and learned scale)
+    value_learning_rate: schema.Positive = 1e-2  # Adam: value baseline, learned noise scale
     train: Horizon = Horizon(32_768, 50, 30)
     dev: Horizon = Horizon(32_768, 100, 60)
     test: Horizon = Horizon(32_768, 5_000, 3_000)
