@@ -119,6 +119,10 @@ def test_every_fitting_policy_runs_feasibly_and_the_rest_are_rejected(instance):
             continue
         policy = policies.make(name, problem, **SMALL.get(name, {}))
         params = policy.init(jax.random.key(k))
+        # The trainer initialises under jit (`make_train(...).train` is jittable).
+        traced = jax.jit(policy.init)(jax.random.key(k))
+        for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(traced)):
+            np.testing.assert_allclose(a, b, rtol=1e-6, err_msg=name)
         for state, action in _rollout_actions(problem, policy, params, jax.random.key(99)):
             _assert_feasible(network, state, action)
 

@@ -188,10 +188,11 @@ def _base_stock_allocation_network(structure: Structure) -> StructuredPolicy:
         return edges.per_edge(network, "store", jax.nn.softmax(logits, axis=-1))
 
     def params_for(store_level, warehouse_level=None, split_logits=None):
-        # Default warehouse level: 10 units x the stores it serves (equal shares).
-        equal = shares({"split": jnp.zeros(len(store_of_edge))}) if split else None
-        served = (np.ones((1, len(store_of_edge))) if equal is None else equal) @ from_warehouse
-        level = 10.0 * np.asarray(served[0]) if warehouse_level is None else warehouse_level
+        # Default warehouse level: 10 units x the stores it serves (equal shares), in
+        # NumPy so that `init` traces under jit.
+        equal = 1.0 / np.bincount(store_of_edge, minlength=n)[store_of_edge]  # [E]
+        served = equal @ from_warehouse
+        level = 10.0 * served if warehouse_level is None else warehouse_level
         params = {"store_level": _levels(store_level, n), "warehouse_level": _levels(level, w)}
         if split:
             logits = jnp.zeros(len(store_of_edge)) if split_logits is None else split_logits
