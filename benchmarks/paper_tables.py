@@ -104,13 +104,6 @@ def _groups(setting: str, grid: dict):
             yield shared, cells, n_train
 
 
-def _optimum(problem):
-    try:
-        return optimal.cost(problem)
-    except ValueError:
-        return None
-
-
 def run_group(setting, policy, estimator, shared, cells, n_train, quick, epochs, key,
               overrides=(), steps=None):
     """Trains one same-structure group of cells in one program; returns their records.
@@ -151,7 +144,8 @@ def run_group(setting, policy, estimator, shared, cells, n_train, quick, epochs,
     seconds = (time.perf_counter() - start) / len(cells)
     records = []
     for i, (problem, cell) in enumerate(zip(problems, cells)):
-        optimum = _optimum(problem)
+        known = optimal.known(problem)
+        optimum = None if known is None else known.cost
         p = problem.params
         records.append({
             "setting": setting,
@@ -164,7 +158,7 @@ def run_group(setting, policy, estimator, shared, cells, n_train, quick, epochs,
             "estimator": estimator,
             "test_cost": float(costs[i]),
             "optimum": optimum,
-            "optimum_is_bound": setting == "transshipment",
+            "optimum_is_bound": bool(known and known.is_bound),
             "gap_pct": None if optimum is None else 100.0 * (float(costs[i]) / optimum - 1.0),
             "steps": int(np.asarray(state.epoch)[i]) * train_config.steps_per_epoch,
             "seconds": seconds,
