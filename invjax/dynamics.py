@@ -18,7 +18,7 @@ from flax import struct
 
 import numpy as np
 
-from invjax.network import Network
+from invjax.network import Network, inbound_table
 from invjax.problem import Params, Problem, Structure
 
 # A policy marks with `jax.ad_checkpoint.checkpoint_name(x, RESIDUAL)` the intermediates
@@ -104,19 +104,10 @@ def store_cost(structure: Structure, on_hand, demand, params: Params):
     return cost, post
 
 
-def _inbound_table(network: Network, kind: str) -> np.ndarray:
-    """[locations of kind, max in-degree] positions of inbound edges in the kind's group,
-    padded with the group's size (an appended zero flow)."""
-    rows = [[j for _, j in network.inbound(loc.name)] for loc in network.of_kind(kind)]
-    width = max(len(r) for r in rows)
-    pad = len(network.edges_into(kind))
-    return np.asarray([r + [pad] * (width - len(r)) for r in rows], np.int32)
-
-
 def _per_location(network: Network, kind: str, values: jnp.ndarray, fill) -> jnp.ndarray:
     """Edge values [edges into kind] as [locations, in-degree] (padding: `fill`)."""
     padded = jnp.concatenate([values, jnp.full((1,), fill, values.dtype)])
-    return padded[_inbound_table(network, kind)]
+    return padded[inbound_table(network, kind)]
 
 
 def receive(network: Network, kind: str, inventory, post, flows, lead_time, unit_cost):

@@ -25,6 +25,8 @@ import dataclasses
 import functools
 import numbers
 
+import numpy as np
+
 SUPPLIER = "supplier"
 KINDS = ("store", "warehouse", "echelon")
 TOPOLOGIES = (
@@ -269,3 +271,15 @@ def _is_chain(net: Network) -> bool:
         seen += 1
         if net.location(current).kind == "store":
             return seen == len(net.locations) and len(net.edges) == seen
+
+
+@functools.cache
+def inbound_table(network: Network, kind: str) -> np.ndarray:
+    """[locations of `kind`, max in-degree] positions of each location's inbound edges
+    in the kind's edge group, in canonical order (supplier first); padding = the group's
+    size (the position of a value appended after the group)."""
+    rows = [[j for _, j in network.inbound(loc.name)] for loc in network.of_kind(kind)]
+    width = max((len(r) for r in rows), default=0)
+    pad = len(network.edges_into(kind))
+    return np.asarray([r + [pad] * (width - len(r)) for r in rows], np.int32).reshape(
+        len(rows), width)

@@ -13,19 +13,7 @@ import functools
 import jax.numpy as jnp
 import numpy as np
 
-from invjax.network import SUPPLIER, Network
-
-
-@functools.cache
-def inbound_table(network: Network, kind: str) -> np.ndarray:
-    """[locations of `kind`, max in-degree] positions of each location's inbound edges
-    in the kind's edge group, in canonical order (supplier first); padding = the group's
-    size (the position of a value appended by `per_location`)."""
-    rows = [[j for _, j in network.inbound(loc.name)] for loc in network.of_kind(kind)]
-    width = max((len(r) for r in rows), default=0)
-    pad = len(network.edges_into(kind))
-    return np.asarray([r + [pad] * (width - len(r)) for r in rows], np.int32).reshape(
-        len(rows), width)
+from invjax.network import SUPPLIER, Network, inbound_table
 
 
 def in_degree(network: Network, kind: str) -> int:
