@@ -126,6 +126,8 @@ CASES = (
          "base_stock_allocation", (), 1024),
     Case("many_warehouses 2x10 vanilla 3x512 b1024", "many_warehouses", MW, "vanilla", V512,
          1024),
+    Case("many_warehouses 2x10 gnn b1024", "many_warehouses", MW, "gnn", (), 1024),
+    Case("one_warehouse n50 gnn b1024", "one_warehouse", (("n_stores", 50),), "gnn", (), 1024),
     Case("eval one_store vanilla 3x32 n8192 T5000", "one_store_lost", OS, "vanilla", V32,
          8192, 5000, train=False),
     Case("eval one_store base_stock n32768 T5000", "one_store_lost", OS, "base_stock", (),

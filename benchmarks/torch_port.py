@@ -439,6 +439,10 @@ class EchelonStock(nn.Module):
 
 def make_policy(problem, name, **options):
     s = problem.structure
+    if name == "gnn":
+        from benchmarks.torch_gnn import GNN
+
+        return GNN(s, **options)
     return {"vanilla": Vanilla, "symmetry_aware": SymmetryAware, "base_stock": BaseStock,
             "echelon_stock": EchelonStock,
             "base_stock_allocation": BaseStockAllocation}[name](s, **options)
@@ -448,6 +452,10 @@ def load_flax(module: nn.Module, params) -> nn.Module:
     """Copies invjax parameters (a Flax variables dict or a heuristic's dict) into
     `module` (Flax kernels are [in, out], torch weights [out, in]), on the module's
     device."""
+    from benchmarks import torch_gnn
+
+    if isinstance(module, torch_gnn.GNN):
+        return torch_gnn.load(module, params)
     first = next(module.parameters())
     dtype, device = first.dtype, first.device
 

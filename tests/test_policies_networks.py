@@ -129,18 +129,18 @@ def test_every_fitting_policy_runs_feasibly_and_the_rest_are_rejected(instance):
 
 def test_fits_follow_the_topology():
     expect = {
-        "one_store_lost": ["base_stock", "capped_base_stock", "vanilla"],
+        "one_store_lost": ["base_stock", "capped_base_stock", "vanilla", "gnn"],
         "independent_stores": ["base_stock", "capped_base_stock", "vanilla",
-                               "symmetry_aware", "symmetry_aware_unshared"],
-        "serial_long": ["echelon_stock", "vanilla"],
-        "serial_chain_5": ["echelon_stock", "vanilla"],
+                               "symmetry_aware", "symmetry_aware_unshared", "gnn"],
+        "serial_long": ["echelon_stock", "vanilla", "gnn"],
+        "serial_chain_5": ["echelon_stock", "vanilla", "gnn"],
         "transshipment": ["base_stock_allocation", "vanilla", "symmetry_aware",
-                          "symmetry_aware_unshared"],
+                          "symmetry_aware_unshared", "gnn"],
         "many_warehouses": ["base_stock_allocation", "vanilla", "symmetry_aware",
-                            "symmetry_aware_unshared"],
-        "general": ["vanilla"],
+                            "symmetry_aware_unshared", "gnn"],
+        "general": ["vanilla", "gnn"],
         "two_level": ["base_stock_allocation", "vanilla", "symmetry_aware",
-                      "symmetry_aware_unshared"],
+                      "symmetry_aware_unshared", "gnn"],
     }
     for instance, names in expect.items():
         assert registry.fitting(PROBLEMS[instance]().structure.network) == names, instance

@@ -67,6 +67,7 @@ _REGISTRY = {
     "symmetry_aware_unshared": ("symmetry_aware", "symmetry_aware", shared_store_net,
                                 "two-level networks (one_warehouse, transshipment, "
                                 "many_warehouses) and independent_stores"),
+    "gnn": ("gnn", "gnn", any_network, "every network"),
 }
 # Policies built by their own function rather than by `make`: (fits, where).
 _UNREGISTERED = {
