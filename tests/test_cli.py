@@ -35,8 +35,13 @@ def test_train_then_evaluate_writes_every_artefact(tmp_path):
     for field in ("test_cost", "optimum", "gap_pct", "wall_seconds", "device", "steps"):
         assert summary[field] is not None, field
     assert summary["steps"] == 4 * 2 and summary["setting"] == "one_store_lost"
+    assert summary["horizons"] == {"train": [256, 20, 5], "dev": [256, 30, 10],
+                                   "test": [256, 100, 20], "derived": []}
+    assert isinstance(summary["warnings"], list)
+    assert all(f"warning: {w}" in done.stderr for w in summary["warnings"])
     metrics = json.loads((out / "metrics.json").read_text())
     assert [row["epoch"] for row in metrics] == [2, 4]
+    assert all(row["train_cost"] > 0 for row in metrics)  # after warm-up, beside dev_cost
     evaluated = invjax("evaluate", str(out))
     assert evaluated.returncode == 0, evaluated.stderr
     assert json.loads(evaluated.stdout)["test_cost"] > 0

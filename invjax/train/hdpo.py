@@ -99,6 +99,9 @@ class EpochMetrics(NamedTuple):
     train_loss: jnp.ndarray  # [epochs] mean hindsight cost over each epoch's minibatches
     dev_cost: jnp.ndarray  # [] dev cost after warm-up (nan when stopped)
     best_dev: jnp.ndarray  # []
+    # [] cost after the train warm-up of the parameters dev_cost saw, on the first
+    # minibatch of training scenarios: dev's basis (train_loss counts every period)
+    train_cost: jnp.ndarray
 
 
 class Trainer(NamedTuple):
@@ -272,6 +275,9 @@ def _run(setup: _Setup, state: TrainState, data_: dict, epochs: int):
     evaluated = ~was_stopped & ~state.nan
     dev = simulate(setup.problem, setup.policy, state.params, data_["dev"], record=False)
     dev_cost = jnp.where(evaluated, dev.mean_cost, jnp.nan)
+    first = setup.shard(jax.tree.map(lambda x: x[: config.batch_size], data_["train"]))
+    train = simulate(setup.problem, setup.policy, state.params, first, record=False)
+    train_cost = jnp.where(evaluated, train.mean_cost, jnp.nan)
     improved = evaluated & (dev_cost < state.best_dev)
     evals_since = jnp.where(improved, 0, state.evals_since_best + evaluated)
     out_of_patience = (
@@ -283,7 +289,7 @@ def _run(setup: _Setup, state: TrainState, data_: dict, epochs: int):
         evals_since_best=evals_since,
         stopped=state.stopped | out_of_patience,
     )
-    return state, EpochMetrics(losses, dev_cost, state.best_dev)
+    return state, EpochMetrics(losses, dev_cost, state.best_dev, train_cost)
 
 
 def _train(setup: _Setup, key):

@@ -6,6 +6,10 @@
     trainer: {learning_rate: 0.003, batch_size: 1024, epochs: 100, ...}
     seed: 0
 
+`trainer.train`, `dev` and `test` ([n, periods, ignore_periods]) fix the horizons;
+absent or null, they are derived from the network and the demand
+(`invjax.train.horizons.safe_horizons`, on the setting's `data` sizes).
+
 Shipped configurations live in `invjax/configs/` as `SETTING-POLICY.yaml` (the paper's
 sizes) and `default.yaml` (the quick main job).
 """
@@ -16,15 +20,18 @@ import copy
 import pathlib
 from typing import Any
 
+import pydantic
 import yaml
 
 from invjax import policies, settings
+from invjax.scenarios import Horizon
 from invjax.settings.user_network import read_yaml
-from invjax.train import schema
+from invjax.train import horizons, schema
 from invjax.train.hdpo import TrainConfig
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parent.parent / "configs"
 SECTIONS = ("problem", "policy", "trainer")
+_HORIZON = pydantic.TypeAdapter(Horizon)
 
 
 def shipped() -> list[str]:
@@ -91,9 +98,23 @@ def build(config: dict):
     name = options.pop("name", None) or policies.default_for(problem)
     policy = policies.make(name, problem, **options)
     trainer = dict(config["trainer"])
+    fixed = {s: trainer.pop(s) for s in horizons.SPLITS if trainer.get(s) is not None}
+    for split in horizons.SPLITS:
+        trainer.pop(split, None)  # null: derive
+    derived = derive_horizons(config, problem, fixed)
+    return problem, policy, TrainConfig(**trainer, **fixed, **derived)
+
+
+def derive_horizons(config: dict, problem, fixed: dict) -> dict:
+    """The horizons the trainer section leaves out (absent or null): the safe rule of
+    `invjax.train.horizons` on the setting's `data` sizes."""
     data = settings.config(config["setting"]).get("data", {})
-    for split in ("train", "dev", "test"):
-        if split not in trainer and split in data:
-            trainer[split] = tuple(data[split])
-    return problem, policy, TrainConfig(**trainer)
+    readable = {}
+    for split, value in fixed.items():
+        try:
+            readable[split] = _HORIZON.validate_python(value)
+        except pydantic.ValidationError:
+            pass  # TrainConfig names the bad field
+    safe = horizons.safe_horizons(problem.structure, data, readable)
+    return {s: h for s, h in safe.items() if s not in fixed}
 

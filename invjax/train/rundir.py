@@ -3,7 +3,7 @@
     RUN_DIR/config.yaml            the resolved run configuration
     RUN_DIR/checkpoints/last|best  TrainState (orbax), PRNG key as raw key data
     RUN_DIR/metrics.csv|json       one row per seed and dev evaluation
-    RUN_DIR/learning_curve.png     train and dev cost per epoch
+    RUN_DIR/learning_curve.png     train and dev cost (after warm-up) per evaluation
     RUN_DIR/summary.json           written by `invjax.train.runner.fit`
 
 References: SPEC §4 (the command line and its run directory).
@@ -82,12 +82,28 @@ def write_metrics(out: pathlib.Path, rows: list[dict]) -> None:
     with open(out / "metrics.json", "w") as f:
         json.dump(rows, f, indent=1)
     with open(out / "metrics.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        fields = list(dict.fromkeys(k for r in rows for k in r))  # resumed runs: old rows
+        writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
 
 
+def y_limits(series: list[list[float]], optimum=None) -> tuple[float, float] | None:
+    """A y-range showing every series: from the lowest value (or the optimum) to the
+    highest of the series' 90th percentiles and last values (so a first evaluation far
+    above the rest does not flatten the curves); None without finite values."""
+    finite = [np.asarray(x, float)[np.isfinite(np.asarray(x, float))] for x in series]
+    finite = [x for x in finite if x.size]
+    if not finite:
+        return None
+    low = min([float(x.min()) for x in finite] + ([optimum] if optimum is not None else []))
+    high = max(max(float(np.percentile(x, 90)), float(x[-1])) for x in finite)
+    span = max(high - low, 1e-6 * max(abs(low), 1.0))
+    return low - 0.05 * span, high + 0.1 * span
+
+
 def plot_learning_curve(out: pathlib.Path, rows: list[dict], optimum=None) -> None:
+    """Train and dev cost per dev evaluation, both after their warm-up periods."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -95,22 +111,24 @@ def plot_learning_curve(out: pathlib.Path, rows: list[dict], optimum=None) -> No
 
     fig, ax = plt.subplots(figsize=(6, 4))
     seeds = sorted({r["seed"] for r in rows})
+    nan = float("nan")
+    series = []
     for i, seed in enumerate(seeds):
         mine = [r for r in rows if r["seed"] == seed]
         epochs = [r["epoch"] for r in mine]
         label = f" seed {seed}" if len(seeds) > 1 else ""
-        ax.plot(epochs, [r["train_loss"] for r in mine], color=f"C{i}", alpha=0.5,
-                label=f"train (all periods){label}")
-        ax.plot(epochs, [r["dev_cost"] for r in mine], "o-", color=f"C{i}", ms=3,
-                label=f"dev (after warm-up){label}")
+        train = [r.get("train_cost", nan) for r in mine]
+        dev = [r["dev_cost"] for r in mine]
+        ax.plot(epochs, train, color=f"C{i}", alpha=0.5, label=f"train{label}")
+        ax.plot(epochs, dev, "o-", color=f"C{i}", ms=3, label=f"dev{label}")
+        series += [train, dev]
     if optimum is not None:
         ax.axhline(optimum, color="k", ls="--", lw=1, label=f"optimum {optimum:.3f}")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("cost per store per period")
-    costs = [r["dev_cost"] for r in rows if np.isfinite(r["dev_cost"])]
-    if costs:
-        low = min(costs + ([optimum] if optimum else []))
-        ax.set_ylim(low * 0.97 if low > 0 else low * 1.03, np.percentile(costs, 90) * 1.1)
+    ax.set_ylabel("cost per store per period, after warm-up")
+    limits = y_limits(series, optimum)
+    if limits:
+        ax.set_ylim(*limits)
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out / "learning_curve.png", dpi=110)

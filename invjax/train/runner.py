@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import pathlib
+import sys
 import time
 from typing import Any, NamedTuple
 
@@ -22,7 +23,7 @@ from invjax import optimal, policies
 from invjax.device import describe
 from invjax.scenarios import sample
 from invjax.settings.user_network import read_yaml
-from invjax.train import parallel, run_config
+from invjax.train import horizons, parallel, run_config
 from invjax.train.hdpo import TrainConfig, TrainState, make_train
 from invjax.train.rundir import (  # noqa: F401 (re-exported: the runner's API)
     load_checkpoint,
@@ -93,14 +94,19 @@ class Run(NamedTuple):
     policy: Any
     train_config: TrainConfig
     policy_name: str  # the config's, or the registry's default for the network
+    derived: tuple[str, ...] = ()  # horizons the config left to `invjax.train.horizons`
 
 
 def resolve(config: dict) -> Run:
-    """Validates a run configuration and builds its problem, policy and trainer config."""
+    """Validates a run configuration and builds its problem, policy and trainer config;
+    derived horizons go into the config's trainer section (a resumed run reads them)."""
     config = run_config.validate(config)
+    derived = tuple(s for s in horizons.SPLITS if config["trainer"].get(s) is None)
     problem, policy, train_config = run_config.build(config)
+    config["trainer"] = {**config["trainer"],
+                         **{s: list(getattr(train_config, s)) for s in derived}}
     name = config["policy"].get("name") or policies.default_for(problem)
-    return Run(config, problem, policy, train_config, name)
+    return Run(config, problem, policy, train_config, name, derived)
 
 
 class _Loop(NamedTuple):
@@ -122,7 +128,8 @@ def _chunk_rows(loop: _Loop, state, metrics, seconds: float) -> list[dict]:
     return [{
         "seed": loop.first_seed + i,
         "epoch": _epoch(state),
-        "train_loss": float(metrics.train_loss[i, -1]),
+        "train_loss": float(metrics.train_loss[i, -1]),  # all periods: the objective
+        "train_cost": float(metrics.train_cost[i]),  # after warm-up, as dev
         "dev_cost": float(metrics.dev_cost[i]),
         "best_dev": float(metrics.best_dev[i]),
         "seconds": seconds,
@@ -164,8 +171,9 @@ def train_loop(loop: _Loop, state, rows: list[dict], *, progress: bool,
         state = new_state
         rows += _chunk_rows(loop, state, metrics, time.perf_counter() - start)
         bar.update(_epoch(state) - before)
-        bar.set_postfix(train=f"{float(np.nanmean(metrics.train_loss[:, -1])):.4f}",
-                        best_dev=f"{float(np.min(state.best_dev)):.4f}")
+        mean = lambda x: f"{float(np.nanmean(np.asarray(x))):.4f}"  # noqa: E731
+        bar.set_postfix(train=mean(metrics.train_cost), dev=mean(metrics.dev_cost),
+                        best_dev=f"{float(np.min(state.best_dev)):.4f}")  # after warm-up
         if loop.out:
             save_checkpoint(loop.out / "checkpoints" / "last", state)
             if (np.asarray(state.best_dev) < previous_best).any():
@@ -210,6 +218,10 @@ def summarize(run: Run, trainer, state, k_test, start: float, mesh=None) -> dict
         "n_params": int(sum(np.size(x) for x in jax.tree.leaves(best_params(state, chosen)))),
         "wall_seconds": time.perf_counter() - start,
         "device": describe(),
+        "horizons": {**{s: list(getattr(run.train_config, s)) for s in horizons.SPLITS},
+                     "derived": list(run.derived)},
+        "warnings": horizons.dev_test_warnings(per_seed[chosen]["test_cost"],
+                                               float(state.best_dev[chosen])),
         "seeds": per_seed,
     }
 
@@ -255,6 +267,8 @@ def fit(config: dict, out=None, *, resume: bool = False, progress: bool = True,
     if _epoch(state) < run.train_config.epochs and not bool(state.stopped.all()):
         return {"interrupted_at_epoch": _epoch(state)}
     summary = summarize(run, trainer, state, k_test, start, mesh)
+    for warning in summary["warnings"]:
+        print(f"invjax: warning: {warning}", file=sys.stderr)
     if out:
         with open(out / "summary.json", "w") as f:
             json.dump(summary, f, indent=1)
