@@ -1,17 +1,21 @@
 """What each speed change bought: every change undone on its own, timed against the
 current code in the same process, runs interleaved (so both see the same machine load).
 
-    python -m benchmarks.ablation [--reps 10] [--out benchmarks/results]
+    python -m benchmarks.ablation [--reps 10] [--out benchmarks/results] [--only TEXT ...]
+        [--name ablation]
 
 A change is undone by swapping a module attribute for the straightforward version it
 replaced (re-traced after `jax.clear_caches()`), so every row times exactly one
-difference. Writes ablation.json and ablation.md.
+difference. Besides wall-clock ms, each step's process CPU time (all threads) is
+recorded: on a machine shared with other jobs it moves less with their load. Writes
+NAME.json and NAME.md (`--only`: the changes whose name contains any of these).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import json
 import pathlib
 import statistics
@@ -25,6 +29,8 @@ from benchmarks.speed import CASES, RESULTS, device
 from invjax import dynamics, rollout, scenarios
 from invjax.policies import heuristics, neural, policy as policy_module
 
+symmetry_aware = importlib.import_module("invjax.policies.symmetry_aware")
+
 
 def _advance_one_hot(inventory, post, order, lead_time):
     """The first `advance`: concatenate-shift, in-place add, one-hot select of the slot."""
@@ -36,6 +42,11 @@ def _advance_one_hot(inventory, post, order, lead_time):
 
 def _sum_position(inventory):
     return inventory.sum(-1)
+
+
+def _store_einsum(x, kernel):
+    """The shared store net's every layer as one dot over all scenario x store rows."""
+    return jnp.einsum("nsf,fh->nsh", x, kernel)
 
 
 # (change, what it replaced as (module or dict, attribute, old value) triples, rows to
@@ -61,6 +72,9 @@ CHANGES = (
      ("eval one_store base_stock n32768 T5000", "eval one_store vanilla 3x32 n8192 T5000")),
     ("batch split into independent sub-batch rollouts (trainer.batch_splits)",
      (("splits", None, 1),),
+     ("one_warehouse n5 symmetry_aware b1024", "one_warehouse n50 symmetry_aware b1024")),
+    ("shared store net's narrow first layer as fused multiply-adds, not a dot",
+     ((symmetry_aware, "_store_matmul", _store_einsum),),
      ("one_warehouse n5 symmetry_aware b1024", "one_warehouse n50 symmetry_aware b1024")),
 )
 
@@ -117,24 +131,34 @@ def measure(name, patches, case_name, reps):
     with undone(patches):
         before = _compiled(case, old_splits)
     times = {"before": [], "now": []}
+    cpu = {"before": [], "now": []}
     before(), now()
-    for _ in range(reps):
-        for label, run in (("before", before), ("now", now)):
-            start = time.perf_counter()
+    for i in range(reps):  # which goes first alternates
+        for label, run in (("before", before), ("now", now))[::1 if i % 2 == 0 else -1]:
+            start, start_cpu = time.perf_counter(), time.process_time()
             run()
             times[label].append(1e3 * (time.perf_counter() - start))
+            cpu[label].append(1e3 * (time.process_time() - start_cpu))
     ms = {k: statistics.median(v) for k, v in times.items()}
+    cpu_ms = {k: statistics.median(v) for k, v in cpu.items()}
     return {"change": name, "row": case.name, "before_ms": ms["before"], "now_ms": ms["now"],
-            "speedup": ms["before"] / ms["now"], "reps": reps, "device": device()}
+            "speedup": ms["before"] / ms["now"], "before_cpu_ms": cpu_ms["before"],
+            "now_cpu_ms": cpu_ms["now"], "cpu_speedup": cpu_ms["before"] / cpu_ms["now"],
+            "before_ms_all": times["before"], "now_ms_all": times["now"], "reps": reps,
+            "device": device()}
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=10)
     parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--only", nargs="*", help="changes whose name contains any of these")
+    parser.add_argument("--name", default="ablation", help="output file stem")
     args = parser.parse_args(argv)
     rows = []
     for name, patches, case_names in CHANGES:
+        if args.only and not any(s in name for s in args.only):
+            continue
         for case_name in case_names:
             rows.append(measure(name, patches, case_name, args.reps))
             r = rows[-1]
@@ -142,15 +166,17 @@ def main(argv=None):
                   f"{r['now_ms']:8.1f} ms ({r['speedup']:.2f}x)", flush=True)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "ablation.json").write_text(json.dumps(rows, indent=1))
+    (out / f"{args.name}.json").write_text(json.dumps(rows, indent=1))
     lines = [f"# What each speed change bought ({device()}, jax {jax.__version__})", "",
              f"Median ms per step over {args.reps} interleaved runs; before = this change "
-             "alone undone.", "",
-             "| change | row | before ms | now ms | speed-up |", "|---|---|---:|---:|---:|"]
+             "alone undone; CPU ms: process CPU time per step, all threads.", "",
+             "| change | row | before ms | now ms | speed-up | before CPU ms | now CPU ms | "
+             "CPU speed-up |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['change']} | {r['row']} | {r['before_ms']:.1f} | {r['now_ms']:.1f} | "
-              f"{r['speedup']:.2f}x |" for r in rows]
-    (out / "ablation.md").write_text("\n".join(lines) + "\n")
-    print(f"wrote {out / 'ablation.md'}")
+              f"{r['speedup']:.2f}x | {r['before_cpu_ms']:.0f} | {r['now_cpu_ms']:.0f} | "
+              f"{r['cpu_speedup']:.2f}x |" for r in rows]
+    (out / f"{args.name}.md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {out / args.name}.md")
 
 
 if __name__ == "__main__":

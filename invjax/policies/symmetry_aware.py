@@ -74,6 +74,47 @@ def first_layer_macs(n_stores: int, store_inputs: int, context_size: int, width:
     return n_stores * store_inputs * width + context
 
 
+NARROW_FAN_IN = 8  # shared store layers with a fan-in up to this: multiply-adds, not a dot
+
+
+@jax.custom_jvp
+def narrow_matmul(x, kernel):
+    """x [..., F] @ kernel [F, H] as F broadcast multiply-adds (small F), same values as
+    the dot up to float rounding.
+
+    The store net runs on [scenarios x stores] rows; as a dot, its first layer is a
+    library call per period that writes its [rows, H] output, read back by the bias,
+    context and activation pass. As elementwise work XLA fuses the layer into that pass
+    (one call and one [rows, H] write fewer per period). Columns are summed last to
+    first: the store features (the last columns) are the same every period, so XLA
+    hoists their partial sum out of the rollout's scan as one array (summed first to
+    last, it hoisted each feature's product: one array per feature, all read every
+    period). The derivative is two dots (`_narrow_jvp`): transposing the multiply-adds
+    would read the output's gradient once per input column.
+
+    References: benchmarks/results/symmetry_aware_speed.md (time with and without).
+    """
+    last = x.shape[-1] - 1
+    out = x[..., last:] * kernel[last]
+    for i in reversed(range(last)):
+        out = out + x[..., i:i + 1] * kernel[i]
+    return out
+
+
+@narrow_matmul.defjvp
+def _narrow_jvp(primals, tangents):
+    (x, kernel), (dx, dkernel) = primals, tangents
+    return narrow_matmul(x, kernel), dx @ kernel + x @ dkernel
+
+
+def _store_matmul(x, kernel):
+    """x [n, S, F] @ kernel [F, H] for the shared store net: a narrow layer by
+    `narrow_matmul`, any other by one dot over all n x S rows."""
+    if x.shape[-1] <= NARROW_FAN_IN:
+        return narrow_matmul(x, kernel)
+    return jnp.einsum("nsf,fh->nsh", x, kernel)
+
+
 class StoreDense(nn.Module):
     """Dense layer applied along the stores axis: one kernel for all stores (`stack`
     = 0) or one per store (`stack` = S). Called with `context`, it is the first layer
@@ -89,14 +130,14 @@ class StoreDense(nn.Module):
         init = nn.initializers.lecun_normal(batch_axis=(0,) if self.stack else ())
         kernel = self.param("kernel", init, batch + (fan_in, self.features))
         bias = self.param("bias", nn.initializers.zeros_init(), batch + (self.features,))
-        pattern = "nsf,sfh->nsh" if self.stack else "nsf,fh->nsh"
+        matmul = functools.partial(jnp.einsum, "nsf,sfh->nsh") if self.stack else _store_matmul
         if context is None:
-            return jnp.einsum(pattern, x, kernel) + bias
+            return matmul(x, kernel) + bias
         if not factored:
             tiled = jnp.broadcast_to(context[:, None, :], x.shape[:2] + context.shape[-1:])
-            return jnp.einsum(pattern, jnp.concatenate([x, tiled], -1), kernel) + bias
+            return matmul(jnp.concatenate([x, tiled], -1), kernel) + bias
         f = x.shape[-1]
-        own = jnp.einsum(pattern, x, kernel[..., :f, :])
+        own = matmul(x, kernel[..., :f, :])
         if self.stack:  # one context block per store: nothing to share
             shared = jnp.einsum("nc,sch->nsh", context, kernel[..., f:, :])
         else:  # once per scenario, broadcast over stores
