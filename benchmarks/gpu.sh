@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The GPU figures committed under benchmarks/results/*_gpu.*: run from the repository
-# root on a machine with jax[cuda] and a CUDA torch (no install needed beyond those):
+# root on a machine with an NVIDIA GPU. It first installs the package the way the README
+# says ("On a GPU or TPU": the `cuda` extra, plus `bench` for torch); INSTALL=0 skips that.
 #
 #     OUT=benchmarks/results bash benchmarks/gpu.sh
 #
@@ -19,6 +20,9 @@ OUT=${OUT:-benchmarks/results}
 SPEED_S=${SPEED_S:-220}
 GRIDS=${GRIDS:-one_store_backlogged:330}
 mkdir -p "$OUT"
+if [ "${INSTALL:-1}" != 0 ]; then
+  python3 -m pip install --quiet -e ".[cuda,bench]" || exit 1
+fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 export XLA_PYTHON_CLIENT_PREALLOCATE=false  # torch shares the GPU; measure what is used
 LOG=$OUT/gpu_log.txt

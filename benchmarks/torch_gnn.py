@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from invjax.policies.graph import CUSTOMER, NODE_TYPES, graph
+from invjax.policies.graph import NODE_TYPES, graph
 from invjax.policies.graph import rounds as default_rounds
 
 KINDS = ("store", "warehouse", "echelon")
@@ -46,9 +46,8 @@ class GNN(nn.Module):
         self.node_update = _mlp((3 * e, *hidden, e))
         self.edge_update = _mlp((3 * e, *hidden, e))
         self.output = _mlp((e, *hidden, 1))
-        counted = np.where(g.edge_type == CUSTOMER, 0.0, 1.0)
-        onehot = np.zeros((g.n_nodes, len(g.source)), np.float32)
-        onehot[g.source, np.arange(len(g.source))] = counted
+        onehot = np.zeros((g.n_nodes, g.n_flow), np.float32)
+        onehot[g.source[:g.n_flow], np.arange(g.n_flow)] = 1.0
         for name, value in [("types", np.eye(len(NODE_TYPES), dtype=np.float32)[g.node_kind]),
                             ("incoming", g.incoming), ("outgoing", g.outgoing),
                             ("source_sum", onehot), ("exact", g.exact)]:
@@ -81,6 +80,19 @@ class GNN(nn.Module):
         x = torch.cat([virtual, *rows, virtual], 1)
         return torch.cat([x, self.types.expand(n, -1, -1)], -1)
 
+    def _edge_mlp(self, mlp, h, first, last):
+        """mlp([first, h[source], h[destination], last]) with its first layer applied to
+        the nodes before the gather, as invjax does."""
+        w, b = mlp[0].weight, mlp[0].bias  # [out, in]
+        a, width = (0 if first is None else first.shape[-1]), h.shape[-1]
+        z = ((h @ w[:, a:a + width].T)[:, self.src] + (h @ w[:, a + width:a + 2 * width].T)[
+            :, self.dst] + b)
+        if first is not None:
+            z = z + first @ w[:, :a].T
+        if last is not None:
+            z = z + last @ w[:, a + 2 * width:].T
+        return mlp[2:](F.elu(z))  # mlp[1] is the ELU just applied
+
     def forward(self, state, port):
         p, g = port.p, self.g
         scale = p["demand_mean"].mean(-1)
@@ -88,19 +100,21 @@ class GNN(nn.Module):
         lead = [p[f"{_PREFIX[k]}lead_time"] for k, size in zip(KINDS, g.group_sizes) if size]
         lead = torch.cat(lead + [scale.new_zeros(n, len(g.source) - g.n_supply)], -1)
         h = self.initial_node(self._nodes(state, p, scale))
-        e = self.initial_edge(torch.cat([h[:, self.src], h[:, self.dst], lead[..., None]], -1))
+        e = self._edge_mlp(self.initial_edge, h, None, lead[..., None])
         for _ in range(self.rounds):
             inc = torch.einsum("ve,nef->nvf", self.incoming, e)
             out = torch.einsum("ve,nef->nvf", self.outgoing, e)
             h = h + self.node_update(torch.cat([h, inc, out], -1))
-            e = e + self.edge_update(torch.cat([e, h[:, self.src], h[:, self.dst]], -1))
-        desired = F.softplus(self.output(e)[..., 0] + self.offset) * scale[:, None]
+            e = e + self._edge_mlp(self.edge_update, h, e, None)
+        desired = F.softplus(self.output(e[:, :g.n_flow])[..., 0] + self.offset)
+        desired = desired * scale[:, None]
         on_hand = [x[..., 0] for k, x in zip(KINDS, state) if self.s.network.count(k)]
         zero = scale.new_zeros(n, 1)
         on_hand = torch.cat([zero, *on_hand, zero], -1)
         ratio = torch.relu(on_hand) / (desired @ self.source_sum.T + 1e-15)
         ratio = torch.where(self.exact > 0, ratio, torch.clamp(ratio, max=1.0))
-        flows = torch.where(self.src == 0, desired, desired * ratio[:, self.src])
+        src = self.src[:g.n_flow]
+        flows = torch.where(src == 0, desired, desired * ratio[:, src])
         groups, start = [], 0
         for size in g.group_sizes:
             groups.append(flows[:, start:start + size])

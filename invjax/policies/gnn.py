@@ -18,9 +18,10 @@ keep included, to its on-hand (all of it on a transshipment centre), so every fl
 feasible. No weight depends on the network's size: one parameter pytree runs on any
 network.
 
-Aggregation is a product with constant [nodes, edges] incidence tables ("matmul") or
-`jax.ops.segment_sum` over the static edge list ("segment"); `benchmarks/gnn.py`
-measures both.
+Aggregation is `jax.ops.segment_sum` over the static edge list ("segment", the default:
+25% faster on the 2-core CPU) or a product with constant [nodes, edges] incidence tables
+("matmul"); `benchmarks/gnn.py` measures both.
+
 
 References: Alvo, Russo, Kanoria (2023), arXiv 2306.11246 (v3), GNN; SPEC §8.
 """
@@ -34,11 +35,12 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.ad_checkpoint import checkpoint_name
 
-from invjax.dynamics import Action, State
+from invjax.dynamics import RESIDUAL, Action, State
 from invjax.network import KINDS, Network
 from invjax.policies import edges
-from invjax.policies.graph import CUSTOMER, NODE_TYPES, Graph, graph
+from invjax.policies.graph import NODE_TYPES, Graph, graph
 from invjax.policies.graph import rounds as default_rounds
 from invjax.policies.neural import MLP, activation_fn, as_widths
 from invjax.policies.policy import Policy, inverse_softplus
@@ -125,22 +127,92 @@ def _aggregate(g: Graph, h_edge, table: str, how: str):
     return jnp.moveaxis(summed, 0, 1) * norm[None, :, None]
 
 
+def _at_edges(g: Graph, h_node, end: str, how: str):
+    """Node values [n, V, F] at every edge's source or destination: [n, E, F]. With
+    "matmul" a product with a constant one-hot table (its transpose, in the backward
+    pass, is another product rather than a scatter-add)."""
+    ends = g.source if end == "source" else g.destination
+    if how == "matmul":
+        return jnp.einsum("ev,nvf->nef", np.eye(g.n_nodes, dtype=np.float32)[ends], h_node)
+    return h_node[:, ends]
+
+
 def feasible_flows(g: Graph, desired: jnp.ndarray, on_hand: jnp.ndarray) -> jnp.ndarray:
     """Scales every location's outgoing desired flows (keep included) to its on-hand
     (exactly to it where the location keeps nothing); supplier edges unchanged.
-    desired [n, E], on_hand [n, V] -> flows [n, E]."""
-    counted = np.where(g.edge_type == CUSTOMER, 0.0, 1.0).astype(np.float32)
-    onehot = np.zeros((g.n_nodes, len(g.source)), np.float32)
-    onehot[g.source, np.arange(len(g.source))] = counted
+    desired [n, F] on the first F = `g.n_flow` edges (supply and keep), on_hand [n, V]
+    -> flows [n, F]."""
+    source = g.source[:g.n_flow]
+    onehot = np.zeros((g.n_nodes, g.n_flow), np.float32)
+    onehot[source, np.arange(g.n_flow)] = 1.0
     total = desired @ onehot.T  # [n, V]
     ratio = jax.nn.relu(on_hand) / (total + 1e-15)
     ratio = jnp.where(g.exact > 0, ratio, jnp.minimum(1.0, ratio))
-    from_supplier = (g.source == 0)
-    return jnp.where(from_supplier, desired, desired * ratio[:, g.source])
+    return jnp.where(source == 0, desired, desired * ratio[:, source])
+
+
+def _rows(fn, x):
+    """fn on x [n, m, F] as one [n * m, F] matrix: XLA:CPU then computes the weight
+    gradients as plain 2-D products (on 3-D operands it transposed copies first)."""
+    y = fn(x.reshape(-1, x.shape[-1]))
+    return y.reshape(x.shape[:-1] + y.shape[-1:])
+
+
+def _tagger(save: bool):
+    return (lambda z: checkpoint_name(z, RESIDUAL)) if save else (lambda z: z)
+
+
+class _Weights(nn.Module):
+    """The kernel [inputs, features] and bias of a Dense layer, for a layer applied in
+    parts (same names, shapes and initialisation as `nn.Dense`)."""
+
+    inputs: int
+    features: int
+
+    @nn.compact
+    def __call__(self):
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), (self.inputs, self.features))
+        return kernel, self.param("bias", nn.initializers.zeros_init(), (self.features,))
+
+
+class EdgeMLP(nn.Module):
+    """An MLP on [edge state, source node, destination node] (or, without an edge state,
+    [source node, destination node, lead time]) whose first layer is applied to the
+    nodes before they are gathered to the edges: V rather than E rows per scenario.
+    Same parameters as `MLP` on the concatenated input."""
+
+    graph: Graph
+    features: tuple[int, ...]
+    activation: str
+    aggregation: str
+    save: bool
+
+    @nn.compact
+    def __call__(self, h_node, first, last=None):
+        """first: [n, E, a] the edge state (or None); last: [n, E, b] appended after
+        the two node blocks (the lead time) or None."""
+        g, width = self.graph, h_node.shape[-1]
+        a = 0 if first is None else first.shape[-1]
+        b = 0 if last is None else last.shape[-1]
+        kernel, bias = _Weights(a + 2 * width + b, self.features[0], name="layers_0")()
+        src = _rows(lambda x: x @ kernel[a:a + width], h_node)
+        dst = _rows(lambda x: x @ kernel[a + width:a + 2 * width], h_node)
+        z = (_at_edges(g, src, "source", self.aggregation)
+             + _at_edges(g, dst, "destination", self.aggregation) + bias)
+        if first is not None:
+            z = z + _rows(lambda x: x @ kernel[:a], first)
+        if last is not None:
+            z = z + last @ kernel[a + 2 * width:]
+        act, tag = activation_fn(self.activation), _tagger(self.save)
+        z = tag(z)
+        for i, size in enumerate(self.features[1:], start=1):
+            z = tag(_rows(nn.Dense(size, name=f"layers_{i}"), act(z)))
+        return z
 
 
 class GNN(nn.Module):
-    """Message passing on a fixed graph; returns desired flows per edge, [n, E]."""
+    """Message passing on a fixed graph; returns desired flows on the supply and keep
+    edges, [n, g.n_flow] (the customer edges only carry messages)."""
 
     graph: Graph
     hidden: tuple[int, ...]
@@ -148,22 +220,23 @@ class GNN(nn.Module):
     rounds: int
     activation: str
     aggregation: str
+    save: bool
 
     @nn.compact
     def __call__(self, nodes, lead_times):
-        g, width = self.graph, self.hidden + (self.embedding,)
-        mlp = functools.partial(MLP, width, self.activation)
-        h_node = mlp(name="initial_node")(nodes)
-        h_edge = mlp(name="initial_edge")(
-            jnp.concatenate([h_node[:, g.source], h_node[:, g.destination], lead_times], -1))
-        node_update, edge_update = mlp(name="node_update"), mlp(name="edge_update")
+        g, width, how = self.graph, self.hidden + (self.embedding,), self.aggregation
+        act, save = self.activation, self.save
+        h_node = _rows(MLP(width, act, save, name="initial_node"), nodes)
+        h_edge = EdgeMLP(g, width, act, how, save, name="initial_edge")(h_node, None, lead_times)
+        node_update = MLP(width, act, save, name="node_update")
+        edge_update = EdgeMLP(g, width, act, how, save, name="edge_update")
         for _ in range(self.rounds):
-            incoming = _aggregate(g, h_edge, "incoming", self.aggregation)
-            outgoing = _aggregate(g, h_edge, "outgoing", self.aggregation)
-            h_node = h_node + node_update(jnp.concatenate([h_node, incoming, outgoing], -1))
-            h_edge = h_edge + edge_update(
-                jnp.concatenate([h_edge, h_node[:, g.source], h_node[:, g.destination]], -1))
-        return MLP(self.hidden + (1,), self.activation, name="output")(h_edge)[..., 0]
+            incoming = _aggregate(g, h_edge, "incoming", how)
+            outgoing = _aggregate(g, h_edge, "outgoing", how)
+            h_node = h_node + _rows(node_update, jnp.concatenate([h_node, incoming, outgoing], -1))
+            h_edge = h_edge + edge_update(h_node, h_edge)
+        flow_edges = h_edge[:, :g.n_flow]
+        return _rows(MLP(self.hidden + (1,), act, save, name="output"), flow_edges)[..., 0]
 
 
 INITIAL_FLOW = 1.0  # initial desired flow on every edge, in mean store demands
@@ -179,9 +252,9 @@ def split_flows(g: Graph, flows: jnp.ndarray) -> Action:
 
 
 @functools.cache
-def _gnn(network: Network, hidden, embedding, n_rounds, activation, aggregation):
+def _gnn(network: Network, hidden, embedding, n_rounds, activation, aggregation, save):
     g = graph(network)
-    net = GNN(g, hidden, embedding, n_rounds, activation, aggregation)
+    net = GNN(g, hidden, embedding, n_rounds, activation, aggregation, save)
     offset = inverse_softplus(INITIAL_FLOW)
 
     def inputs(obs):
@@ -207,7 +280,8 @@ def gnn(
     embedding: int = 32,
     rounds: int | None = None,
     activation: str = "elu",
-    aggregation: str = "matmul",
+    aggregation: str = "segment",
+    save_activations: bool = False,
 ) -> Policy:
     """The GNN policy of SPEC §8 for the problem's network.
 
@@ -219,6 +293,9 @@ def gnn(
         warehouse-store networks, one per stage on chains).
       activation: name in `invjax.policies.neural.ACTIVATIONS`.
       aggregation: "matmul" or "segment" (same function, different kernels).
+      save_activations: keep every layer's output for the backward pass instead of
+        recomputing it (the rollout differentiates each period under `jax.checkpoint`);
+        same function and gradient, more memory, less time (`benchmarks/gnn.py`).
 
     Returns:
       A cached `Policy`; its parameters fit every network (same pytree shapes).
@@ -239,4 +316,4 @@ def gnn(
     (embedding,) = as_widths([embedding], "embedding")
     n_rounds = default_rounds(s.network) if rounds is None else rounds
     return _gnn(s.network, as_widths(hidden, "hidden"), embedding, n_rounds, activation,
-                aggregation)
+                aggregation, bool(save_activations))

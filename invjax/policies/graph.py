@@ -46,6 +46,11 @@ class Graph(NamedTuple):
         return sum(self.group_sizes)
 
     @property
+    def n_flow(self) -> int:
+        """Edges that carry flows (supply and keep edges; the customer edges come last)."""
+        return int(np.sum(self.edge_type != CUSTOMER))
+
+    @property
     def n_nodes(self) -> int:
         return len(self.node_kind)
 

@@ -116,12 +116,14 @@ class MLP(nn.Module):
 
     features: tuple[int, ...]
     activation: str = "elu"
+    save_all: bool = False  # tag every layer's output as a rollout residual
 
     @nn.compact
     def __call__(self, x):
         act = activation_fn(self.activation)
         for i, width in enumerate(self.features):
-            x = saved_if_wide(nn.Dense(width, name=f"layers_{i}")(x), x.shape[-1])
+            z = nn.Dense(width, name=f"layers_{i}")(x)
+            x = checkpoint_name(z, RESIDUAL) if self.save_all else saved_if_wide(z, x.shape[-1])
             if i < len(self.features) - 1:
                 x = act(x)
         return x
