@@ -46,11 +46,9 @@ class GNN(nn.Module):
         self.node_update = _mlp((3 * e, *hidden, e))
         self.edge_update = _mlp((3 * e, *hidden, e))
         self.output = _mlp((e, *hidden, 1))
-        onehot = np.zeros((g.n_nodes, g.n_flow), np.float32)
-        onehot[g.source[:g.n_flow], np.arange(g.n_flow)] = 1.0
         for name, value in [("types", np.eye(len(NODE_TYPES), dtype=np.float32)[g.node_kind]),
                             ("incoming", g.incoming), ("outgoing", g.outgoing),
-                            ("source_sum", onehot), ("exact", g.exact)]:
+                            ("ships", g.ships), ("exact", g.exact)]:
             self.register_buffer(name, torch.tensor(np.asarray(value, np.float32)))
         self.register_buffer("src", torch.tensor(g.source, dtype=torch.long))
         self.register_buffer("dst", torch.tensor(g.destination, dtype=torch.long))
@@ -111,7 +109,7 @@ class GNN(nn.Module):
         on_hand = [x[..., 0] for k, x in zip(KINDS, state) if self.s.network.count(k)]
         zero = scale.new_zeros(n, 1)
         on_hand = torch.cat([zero, *on_hand, zero], -1)
-        ratio = torch.relu(on_hand) / (desired @ self.source_sum.T + 1e-15)
+        ratio = torch.relu(on_hand) / (desired @ self.ships.T + 1e-15)
         ratio = torch.where(self.exact > 0, ratio, torch.clamp(ratio, max=1.0))
         src = self.src[:g.n_flow]
         flows = torch.where(src == 0, desired, desired * ratio[:, src])

@@ -150,10 +150,14 @@ class Network:
         """One of TOPOLOGIES, from the graph alone (names and kinds do not matter)."""
         return _topology(self)
 
+    def topological_order(self) -> list[str]:
+        """Location names, each after every location that supplies it."""
+        return _topological_order(self.locations, self.edges)
+
     def longest_path(self) -> int:
         """Largest sum of lead times along a supply path from the supplier to a store."""
         best: dict[str, int] = {SUPPLIER: 0}
-        for name in _topological_order(self.locations, self.edges):
+        for name in self.topological_order():
             best[name] = max(best[e.source] + e.lead_time for e in self.edges
                              if e.destination == name)
         return max(best[loc.name] for loc in self.of_kind("store"))

@@ -143,9 +143,7 @@ def feasible_flows(g: Graph, desired: jnp.ndarray, on_hand: jnp.ndarray) -> jnp.
     desired [n, F] on the first F = `g.n_flow` edges (supply and keep), on_hand [n, V]
     -> flows [n, F]."""
     source = g.source[:g.n_flow]
-    onehot = np.zeros((g.n_nodes, g.n_flow), np.float32)
-    onehot[source, np.arange(g.n_flow)] = 1.0
-    total = desired @ onehot.T  # [n, V]
+    total = desired @ g.ships.T  # [n, V]
     ratio = jax.nn.relu(on_hand) / (total + 1e-15)
     ratio = jnp.where(g.exact > 0, ratio, jnp.minimum(1.0, ratio))
     return jnp.where(source == 0, desired, desired * ratio[:, source])

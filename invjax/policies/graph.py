@@ -40,6 +40,7 @@ class Graph(NamedTuple):
     exact: np.ndarray  # [V] 1.0 where a node ships all it holds (a transshipment centre)
     incoming: np.ndarray  # [V, E] one-hot of edges into each node / sqrt(in-degree)
     outgoing: np.ndarray  # [V, E] one-hot of edges out of each node / sqrt(out-degree)
+    ships: np.ndarray  # [V, F] one-hot of the flow edges (supply, keep) out of each node
 
     @property
     def n_supply(self) -> int:
@@ -48,7 +49,7 @@ class Graph(NamedTuple):
     @property
     def n_flow(self) -> int:
         """Edges that carry flows (supply and keep edges; the customer edges come last)."""
-        return int(np.sum(self.edge_type != CUSTOMER))
+        return self.ships.shape[1]
 
     @property
     def n_nodes(self) -> int:
@@ -102,6 +103,9 @@ def graph(network: Network) -> Graph:
         destination.append(customer)
         edge_type.append(CUSTOMER)
     source, destination = np.asarray(source, np.int32), np.asarray(destination, np.int32)
+    n_flow = len(source) - network.count("store")  # all but the customer edges
+    ships = np.zeros((len(kinds), n_flow), np.float32)
+    ships[source[:n_flow], np.arange(n_flow)] = 1.0
     return Graph(
         node_kind=np.asarray(kinds, np.int32),
         node_position=np.asarray(positions, np.int32),
@@ -112,6 +116,7 @@ def graph(network: Network) -> Graph:
         exact=exact,
         incoming=_scaled_incidence(destination, len(kinds)),
         outgoing=_scaled_incidence(source, len(kinds)),
+        ships=ships,
     )
 
 
@@ -122,12 +127,7 @@ def rounds(network: Network) -> int:
     if network.topology == "serial":
         return len(network.locations)
     hops: dict[str, int] = {SUPPLIER: 0}
-    pending = list(network.locations)
-    while pending:  # a DAG (validated): repeat until every location has its depth
-        for loc in list(pending):
-            sources = [e.source for e in network.edges if e.destination == loc.name]
-            if all(s in hops for s in sources):
-                hops[loc.name] = 1 + max(hops[s] for s in sources)
-                pending.remove(loc)
+    for name in network.topological_order():
+        hops[name] = 1 + max(hops[e.source] for e in network.edges if e.destination == name)
     deepest = max(hops[loc.name] for loc in network.of_kind("store"))
     return max(1, deepest - 1)

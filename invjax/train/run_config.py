@@ -98,9 +98,8 @@ def build(config: dict):
     name = options.pop("name", None) or policies.default_for(problem)
     policy = policies.make(name, problem, **options)
     trainer = dict(config["trainer"])
-    fixed = {s: trainer.pop(s) for s in horizons.SPLITS if trainer.get(s) is not None}
-    for split in horizons.SPLITS:
-        trainer.pop(split, None)  # null: derive
+    given = {s: trainer.pop(s, None) for s in horizons.SPLITS}
+    fixed = {s: h for s, h in given.items() if h is not None}  # absent or null: derive
     derived = derive_horizons(config, problem, fixed)
     return problem, policy, TrainConfig(**trainer, **fixed, **derived)
 
