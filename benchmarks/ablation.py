@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib
 import json
 import pathlib
 import statistics
@@ -27,9 +26,8 @@ import jax.numpy as jnp
 
 from benchmarks.speed import CASES, RESULTS, device
 from invjax import dynamics, rollout, scenarios
-from invjax.policies import heuristics, neural, policy as policy_module
-
-symmetry_aware = importlib.import_module("invjax.policies.symmetry_aware")
+from invjax.policies import heuristics, neural, store_layers
+from invjax.policies import policy as policy_module
 
 
 def _advance_one_hot(inventory, post, order, lead_time):
@@ -74,7 +72,7 @@ CHANGES = (
      (("splits", None, 1),),
      ("one_warehouse n5 symmetry_aware b1024", "one_warehouse n50 symmetry_aware b1024")),
     ("shared store net's narrow first layer as fused multiply-adds, not a dot",
-     ((symmetry_aware, "_store_matmul", _store_einsum),),
+     ((store_layers, "_store_matmul", _store_einsum),),
      ("one_warehouse n5 symmetry_aware b1024", "one_warehouse n50 symmetry_aware b1024")),
 )
 

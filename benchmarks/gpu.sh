@@ -10,6 +10,8 @@
 # group of cells), so a stage cut off keeps what it finished.
 #   1. speed: invjax vs PyTorch CUDA, every row of benchmarks/speed.py (torch eager).
 #   2. grids at the paper's sizes (the shipped configs), one after the other.
+#   3. the v3 study (benchmarks/v3_study.py) for V3_S seconds (default 0: skipped), with
+#      V3_ARGS (e.g. "--only many_warehouses --sizes 2 3"); it keeps every finished cell.
 # The committed H200 results came from two calls (15 minutes of device time in all):
 # stages 1 and 2 for one_store_backlogged, then GRIDS="one_store_lost:120 serial:90
 # transshipment:70" and one_warehouse (n = 5, 50) for 100 s, with SPEED_S=0. Serial
@@ -19,6 +21,7 @@ set -u
 OUT=${OUT:-benchmarks/results}
 SPEED_S=${SPEED_S:-220}
 GRIDS=${GRIDS:-one_store_backlogged:330}
+V3_S=${V3_S:-0}
 mkdir -p "$OUT"
 if [ "${INSTALL:-1}" != 0 ]; then
   python3 -m pip install --quiet -e ".[cuda,bench]" || exit 1
@@ -44,4 +47,10 @@ for stage in $GRIDS; do
   timeout "$seconds" python3 -m benchmarks.paper_tables --only "$setting" \
     --out "$OUT" --name "${setting}_gpu" 2>&1 | tee -a "$LOG"
 done
+if [ "$V3_S" -gt 0 ]; then
+  echo "== v3 study ($V3_S s) ${V3_ARGS:-}" | tee -a "$LOG"
+  # shellcheck disable=SC2086  # V3_ARGS is a list of arguments
+  timeout "$V3_S" python3 -m benchmarks.v3_study --out "$OUT" --name v3_study_gpu \
+    ${V3_ARGS:-} 2>&1 | tee -a "$LOG"
+fi
 echo "== done $(date -u)" | tee -a "$LOG"

@@ -32,6 +32,7 @@ from invjax import optimal, policies, settings
 from invjax.device import describe
 from invjax.scenarios import sample
 from invjax.train import TrainConfig, make_train
+from invjax.train.horizons import safe_horizons
 
 RESULTS = pathlib.Path(__file__).parent / "results"
 SA = {"context_size": 256, "context_hidden": [256], "store_hidden": [32, 32],
@@ -48,7 +49,8 @@ class Cell:
     learning_rate: float = 1e-3
     n_train: int = 8192
     batch: int = 1024
-    periods: tuple = (50, 30)  # train (periods, warm-up); dev doubles both
+    periods: tuple | None = (50, 30)  # train (periods, warm-up), dev doubles both;
+    # None: invjax.train.horizons derives train and dev from the network
     test: tuple = (4096, 2000, 500)
 
 
@@ -63,7 +65,7 @@ def cells(quick: bool) -> list[Cell]:
              tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in SA.items()), 1e-3),
     ]
     out += [Cell("serial_chains", "serial_chain", (("n_stages", k),), "vanilla",
-                 (("hidden", (32, 32)),), 1e-2, 32768, 8192, test=(16384, 5000, 3000))
+                 (("hidden", (32, 32)),), 1e-2, 32768, 1024, None, (16384, 5000, 3000))
             for k in range(3, 8)]
     out += [
         Cell("independent_stores", "independent_stores", (("n_stores", 50),), "symmetry_aware",
@@ -79,36 +81,53 @@ def cells(quick: bool) -> list[Cell]:
     return out
 
 
+def horizons(problem, cell: Cell) -> dict:
+    """Train and dev horizons: the cell's, or derived from the network."""
+    if cell.periods is None:
+        derived = safe_horizons(problem.structure, {"train": (cell.n_train, 50, 30),
+                                                    "dev": (cell.n_train, 100, 60)})
+        return {"train": derived["train"], "dev": derived["dev"]}
+    periods, ignore = cell.periods
+    return {"train": (cell.n_train, periods, ignore),
+            "dev": (cell.n_train, 2 * periods, 2 * ignore)}
+
+
+def test_cost(problem, trainer, params, key, test) -> float:
+    """Mean cost of `params` on `test` = (n, periods, warm-up) fresh scenarios, sampled
+    and evaluated in chunks of at most 4,096 (equal chunks: n a multiple of the chunk)."""
+    n, periods, ignore = test
+    chunk = min(n, 4096)
+    costs = [float(trainer.evaluate(params, sample(problem, jax.random.fold_in(key, i),
+                                                   chunk, periods, ignore)))
+             for i in range(math.ceil(n / chunk))]
+    return float(np.mean(costs))
+
+
 def run_cell(cell: Cell, steps: int, key) -> dict:
     problem = settings.make(cell.setting, **dict(cell.options))
     policy = policies.make(cell.policy, problem, **dict(cell.policy_options))
     per_epoch = cell.n_train // cell.batch
     epochs = max(1, math.ceil(steps / per_epoch))
-    periods, ignore = cell.periods
     config = TrainConfig(
         learning_rate=cell.learning_rate, batch_size=cell.batch, epochs=epochs,
-        eval_every=max(1, epochs // 10), train=(cell.n_train, periods, ignore),
-        dev=(cell.n_train, 2 * periods, 2 * ignore), test=cell.test)
+        eval_every=max(1, epochs // 10), test=cell.test,
+        **horizons(problem, cell))
     trainer = make_train(problem, policy, config)
     k_train, k_test = jax.random.split(key)
     start = time.perf_counter()
     state, _ = jax.jit(trainer.train)(k_train)
     best = state.best_params if np.isfinite(float(state.best_dev)) else state.params
-    n, test_periods, test_ignore = cell.test
-    chunk = min(n, 4096)
-    costs = []
-    for i in range(math.ceil(n / chunk)):
-        sc = sample(problem, jax.random.fold_in(k_test, i), chunk, test_periods, test_ignore)
-        costs.append(float(trainer.evaluate(best, sc)))
+    cost = test_cost(problem, trainer, best, k_test, cell.test)
     seconds = time.perf_counter() - start
     known = optimal.known(problem)
-    cost = float(np.mean(costs))
     return {
         "group": cell.group, "setting": cell.setting, "options": dict(cell.options),
         "policy": cell.policy, "n_train_scenarios": cell.n_train, "test_cost": cost,
         "optimum": None if known is None else known.cost,
         "gap_pct": None if known is None else 100.0 * (cost / known.cost - 1.0),
         "steps": int(state.epoch) * per_epoch, "seconds": seconds,
+        "batch": cell.batch, "learning_rate": cell.learning_rate,
+        "train": list(config.train), "dev": list(config.dev),
         "test": list(cell.test), "device": describe(),
     }
 
@@ -122,16 +141,18 @@ def write(out: pathlib.Path, name: str, records: list[dict], steps: int) -> None
         best[key] = min(best.get(key, math.inf), r["test_cost"])
     lines = [f"# Networks (SPEC §7), {steps} gradient steps per cell "
              f"({records[0]['device'] if records else ''})", "",
-             "| group | network | policy | train scenarios | test cost | optimum | gap | "
-             "excess over best | steps | s |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| group | network | policy | train scenarios | batch | train periods (warm-up) "
+             "| test cost | optimum | gap | excess over best | steps | s |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in records:
         key = (r["group"], json.dumps(r["options"], sort_keys=True))
         excess = 100.0 * (r["test_cost"] / best[key] - 1.0)
         optimum = "-" if r["optimum"] is None else f"{r['optimum']:.4f}"
         gap = "-" if r["gap_pct"] is None else f"{r['gap_pct']:+.2f}%"
         options = ", ".join(f"{k}={v}" for k, v in r["options"].items())
+        _, periods, ignore = r.get("train", (None, "-", "-"))
         lines.append(f"| {r['group']} | {options} | {r['policy']} | {r['n_train_scenarios']} "
-                     f"| {r['test_cost']:.4f} | {optimum} | {gap} | {excess:+.2f}% "
+                     f"| {r.get('batch', '-')} | {periods} ({ignore}) | {r['test_cost']:.4f} | {optimum} | {gap} | {excess:+.2f}% "
                      f"| {r['steps']} | {r['seconds']:.0f} |")
     (out / f"{name}.md").write_text("\n".join(lines) + "\n")
 

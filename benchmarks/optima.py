@@ -1,9 +1,10 @@
 """Every cell of SPEC §6: the optimum (or bound) beside the simulated cost of the optimal
 structured policy, with the time each takes.
 
-    python -m benchmarks.optima [--quick] [--out benchmarks/results]
+    python -m benchmarks.optima [--quick] [--only SETTING ...] [--out benchmarks/results]
 
-Writes `optima.json` (one record per cell) and `optima.md`.
+Writes `optima.json` (one record per cell) and `optima.md`; with `--only`, the chosen
+settings' records replace theirs in the existing files and the rest are kept.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ def cells(quick: bool):
         "serial": dict(lead_time=[1, 2, 3, 4], underage_cost=[4, 9, 19, 39]),
         "transshipment": dict(n_stores=[3, 5, 10], lead_time=[2, 6], underage_cost=[4, 9],
                               correlation=[0.0, 0.5]),
+        "serial_chain": dict(n_stages=[3, 4, 5, 6, 7]),
     }
     if quick:
         grid["one_store_backlogged"] = dict(lead_time=[4], underage_cost=[9])
@@ -66,6 +68,7 @@ def cells(quick: bool):
         grid["serial"] = dict(lead_time=[2], underage_cost=[9])
         grid["transshipment"] = dict(n_stores=[3], lead_time=[2], underage_cost=[4],
                                      correlation=[0.0])
+        grid["serial_chain"] = dict(n_stages=[3])
     for name, axes in grid.items():
         for values in itertools.product(*axes.values()):
             yield name, dict(zip(axes, values))
@@ -74,12 +77,15 @@ def cells(quick: bool):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a few cells, short simulations")
+    parser.add_argument("--only", nargs="*", help="settings to (re)run")
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
     n, periods, ignore = (1024, 1000, 200) if args.quick else (4096, 5000, 1000)
     device = describe()
     records = []
     for name, overrides in cells(args.quick):
+        if args.only and name not in args.only:
+            continue
         problem = settings.make(name, **overrides)
         start = time.perf_counter()
         value = optimal.cost(problem)
@@ -107,14 +113,18 @@ def main(argv=None):
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     suffix = "_quick" if args.quick else ""
+    if args.only and (out / f"optima{suffix}.json").exists():
+        kept = json.loads((out / f"optima{suffix}.json").read_text())
+        records = [r for r in kept if r["setting"] not in args.only] + records
     (out / f"optima{suffix}.json").write_text(json.dumps(records, indent=1))
-    lines = [f"# Optima and bounds vs simulated structured policies ({device})", "",
+    devices = "; ".join(sorted({r["device"] for r in records}))
+    lines = [f"# Optima and bounds vs simulated structured policies ({devices})", "",
              f"{n} scenarios x {periods} periods, {ignore} warm-up; ± is a 95% CI.", "",
              "| setting | cell | optimum / bound | simulated | gap % | solve s | sim s |",
              "|---|---|---|---|---|---|---|"]
     for r in records:
-        cell = ", ".join(f"{k}={r[k]}" for k in ("n_stores", "lead_time", "underage_cost",
-                                                  "correlation") if k in r)
+        cell = ", ".join(f"{k}={r[k]}" for k in ("n_stores", "n_stages", "lead_time",
+                                                  "underage_cost", "correlation") if k in r)
         lines.append(f"| {r['setting']} | {cell} | {r['optimum']:.4f} ({r['kind']}) | "
                      f"{r['simulated']:.4f} ± {r['ci95']:.4f} | {r['gap_pct']:+.2f} | "
                      f"{r['solve_seconds']:.2f} | {r['simulate_seconds']:.1f} |")

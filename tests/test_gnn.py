@@ -8,7 +8,6 @@ References: Alvo, Russo, Kanoria (2023), arXiv 2306.11246 (v3); SPEC §8.
 
 import chex
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from conftest import make_instance

@@ -11,7 +11,8 @@ import pytest
 
 import invjax
 from invjax.policies.neural import n_parameters, vanilla
-from invjax.policies.symmetry_aware import first_layer_macs, permute_stores, symmetry_aware
+from invjax.policies.store_layers import first_layer_macs
+from invjax.policies.symmetry_aware import permute_stores, symmetry_aware
 
 N, PERIODS = 4, 16
 SMALL_SA = dict(context_size=16, context_hidden=(16,), store_hidden=(8, 8),

@@ -1,0 +1,202 @@
+"""The v3 sample-efficiency study (SPEC §9): the GNN against the vanilla net (and the
+symmetry-aware net where it applies) at 128 / 1,024 / 8,192 training scenarios, on every
+network family the authors ran.
+
+    python -m benchmarks.v3_study [--only FAMILY ...] [--sizes N ...] [--scenarios N ...]
+                                  [--policies NAME ...] [--steps N] [--test N T WARM]
+                                  [--quick] [--out DIR] [--name NAME]
+
+Every cell starts from the shipped run configuration of (setting, policy)
+(`invjax/configs/`: the paper's nets, learning rates and clipping), trains
+`--steps` gradient steps at batch min(1,024, scenarios) on as many training as dev
+scenarios (SPEC §9), with horizons derived from the network (`invjax.train.horizons`),
+keeps the dev-best parameters (20 dev evaluations) and is tested on fresh scenarios
+(default 8,192 x 5,000 periods, 3,000 warm-up). A cell's reference is the optimum or
+bound where one is known (`invjax.optimal.known`), and always the best test cost of its
+network (any policy, any number of scenarios): the markdown gives both, with the
+authors' figures under each family. Cells already in `NAME.json` are replaced when
+rerun and kept otherwise, so a grid can be run a piece at a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import pathlib
+import time
+
+import jax
+import numpy as np
+
+from benchmarks.networks import test_cost
+from invjax import optimal, settings
+from invjax.device import describe
+from invjax.train import make_train, run_config
+from invjax.train.horizons import safe_horizons
+
+RESULTS = pathlib.Path(__file__).parent / "results"
+SCENARIOS = (128, 1024, 8192)
+TEST = (8192, 5000, 3000)
+# family: (setting, size option, sizes, fixed options, policies)
+FAMILIES = {
+    "one_warehouse": ("one_warehouse", "n_stores", (3, 5, 10, 20, 30, 50),
+                      {"lead_time_choices": [2, 3, 4, 5], "warehouse_lead_time": 3},
+                      ("gnn", "vanilla", "symmetry_aware")),
+    "many_warehouses": ("many_warehouses", "n_warehouses", (2, 3, 4, 5, 6), {},
+                        ("gnn", "vanilla", "symmetry_aware")),
+    "transshipment": ("transshipment", "n_stores", (3, 5, 10, 20, 30, 50),
+                      {"lead_time": 4, "underage_cost": 9.0, "correlation": 0.5},
+                      ("gnn", "vanilla", "symmetry_aware")),
+    "independent_stores": ("independent_stores", "n_stores", (3, 5, 10, 20, 30, 50), {},
+                           ("gnn", "vanilla", "symmetry_aware")),
+    "serial_chain": ("serial_chain", "n_stages", (3, 4, 5, 6, 7), {}, ("gnn", "vanilla")),
+}
+AUTHORS = {  # SPEC §9, in short
+    "one_warehouse": "GNN over the best policy of its n: 0.7-1.9% @128, <= 0.3% @1,024; "
+                     "vanilla 2.2% (n=3) to 14.5% (n=50) @128, 0.1-1.4% @8,192.",
+    "many_warehouses": "vanilla over the GNN: 3.8-8.9% @128, 1.8-3.5% @1,024, 1.1-1.8% "
+                       "@8,192; the GNN's own excess at 128 or 1,024: 0.1-0.9%.",
+    "transshipment": "over the bound: GNN 0.02-0.11% @8,192, 0.6-1.3% @128; vanilla "
+                     "0.3-0.9% @8,192, 3.7% (n=3) to 32.6% (n=50) @128.",
+    "independent_stores": "over 6.53: GNN <= 0.2% even @128; vanilla 0.9% (n=3) to 8.1% "
+                          "(n=50) @128.",
+    "serial_chain": "GNN mean gap to Clark-Scarf 4.1% / 1.5% / 1.0% @128 / 1,024 / 8,192.",
+}
+POLICIES = ("gnn", "vanilla", "symmetry_aware")
+QUICK = {"sizes": 1, "scenarios": (128,), "steps": 10, "test": (256, 200, 50)}
+
+
+def cell_config(family: str, size: int, policy: str, n_train: int, steps: int,
+                test: tuple) -> dict:
+    """The run configuration of one cell: the shipped one, resized (module docstring)."""
+    setting, size_key, _, fixed, _ = FAMILIES[family]
+    config = run_config.for_setting(setting, policy)
+    problem_options = {**config.get("problem", {}), **fixed, size_key: size}
+    if setting == "many_warehouses":
+        problem_options["n_stores"] = None  # the authors' 10 per warehouse beyond the first
+    problem = settings.make(setting, **problem_options)
+    batch = min(1024, n_train)
+    epochs = max(1, math.ceil(steps / (n_train // batch)))
+    derived = safe_horizons(problem.structure, {"train": (n_train, 50, 30),
+                                                "dev": (n_train, 100, 60), "test": test})
+    trainer = {**config.get("trainer", {}), "batch_size": batch, "epochs": epochs,
+               "eval_every": max(1, epochs // 20), "patience": None,
+               **{split: list(h) for split, h in derived.items()}}
+    return {**config, "problem": problem_options, "trainer": trainer}
+
+
+def run_cell(family: str, size: int, policy: str, n_train: int, steps: int, test: tuple,
+             key) -> dict:
+    config = cell_config(family, size, policy, n_train, steps, test)
+    problem, policy_fn, train_config = run_config.build(config)
+    trainer = make_train(problem, policy_fn, train_config)
+    k_train, k_test = jax.random.split(key)
+    start = time.perf_counter()
+    state, _ = jax.jit(trainer.train)(k_train)
+    params = state.best_params if np.isfinite(float(state.best_dev)) else state.params
+    cost = test_cost(problem, trainer, params, k_test, train_config.test)
+    known = optimal.known(problem)
+    return {
+        "family": family, "size": size, "policy": policy, "n_train_scenarios": n_train,
+        "test_cost": cost, "reference": None if known is None else known.cost,
+        "reference_kind": None if known is None else ("bound" if known.is_bound else "optimum"),
+        "gap_pct": None if known is None else 100.0 * (cost / known.cost - 1.0),
+        "steps": int(state.epoch) * train_config.steps_per_epoch,
+        "seconds": time.perf_counter() - start,
+        "learning_rate": train_config.learning_rate, "clip_norm": train_config.clip_norm,
+        "train": list(train_config.train), "test": list(train_config.test),
+        "device": describe(),
+    }
+
+
+def markdown(records: list[dict]) -> str:
+    """Per family: one line per size, one column per (policy, scenarios)."""
+    devices = "; ".join(sorted({r["device"] for r in records}))
+    lines = [f"# v3 sample-efficiency study (SPEC §9) ({devices})", "",
+             "Test cost per store-period; in brackets the gap to the optimum or bound where "
+             "one is known, else the excess over the best cell of the line (any policy, any "
+             "number of scenarios).", ""]
+    for family in FAMILIES:
+        rows = [r for r in records if r["family"] == family]
+        if not rows:
+            continue
+        columns = sorted({(r["policy"], r["n_train_scenarios"]) for r in rows})
+        steps = sorted({r["steps"] for r in rows})
+        lines += [f"## {family} (size: {FAMILIES[family][1]}; steps {steps})", "",
+                  "| size | " + " | ".join(f"{p} @ {n}" for p, n in columns) + " |",
+                  "|---" * (len(columns) + 1) + "|"]
+        for size in sorted({r["size"] for r in rows}):
+            cells = {(r["policy"], r["n_train_scenarios"]): r for r in rows if r["size"] == size}
+            best = min(r["test_cost"] for r in cells.values())
+            shown = [_cell(cells[c], best) if c in cells else "" for c in columns]
+            lines.append(f"| {size} | " + " | ".join(shown) + " |")
+        lines += ["", f"Authors: {AUTHORS[family]}", ""]
+    return "\n".join(lines)
+
+
+def _cell(r: dict, best: float) -> str:
+    if r["gap_pct"] is not None:
+        return f"{r['test_cost']:.3f} ({r['gap_pct']:+.2f}% {r['reference_kind']})"
+    return f"{r['test_cost']:.3f} ({100 * (r['test_cost'] / best - 1):+.2f}%)"
+
+
+def cell_key(family: str, size: int, policy: str, n_train: int):
+    """A key that names the cell, so a cell rerun alone trains as it did in the grid."""
+    key = jax.random.key(0)
+    for part in (list(FAMILIES).index(family), size, POLICIES.index(policy), n_train):
+        key = jax.random.fold_in(key, part)
+    return key
+
+
+def chosen_cells(args) -> list[tuple]:
+    cells = []
+    for family, (_, _, sizes, _, names) in FAMILIES.items():
+        if args.only and family not in args.only:
+            continue
+        sizes = [s for s in sizes if not args.sizes or s in args.sizes]
+        sizes = sizes[:QUICK["sizes"]] if args.quick else sizes
+        for size in sizes:
+            for policy in names:
+                if args.policies and policy not in args.policies:
+                    continue
+                cells += [(family, size, policy, n) for n in args.scenarios]
+    return cells
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="*", choices=list(FAMILIES), help="families")
+    parser.add_argument("--sizes", nargs="*", type=int, help="sizes to keep")
+    parser.add_argument("--scenarios", nargs="*", type=int, default=list(SCENARIOS))
+    parser.add_argument("--policies", nargs="*", help="policies to keep")
+    parser.add_argument("--steps", type=int, default=2000, help="gradient steps per cell")
+    parser.add_argument("--test", nargs=3, type=int, default=list(TEST),
+                        metavar=("N", "T", "WARM"))
+    parser.add_argument("--quick", action="store_true", help="a smoke run: tiny budgets")
+    parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--name", default="v3_study")
+    args = parser.parse_args(argv)
+    if args.steps < 1:
+        parser.error("--steps must be >= 1")
+    if args.quick:
+        args.scenarios, args.steps, args.test = QUICK["scenarios"], QUICK["steps"], QUICK["test"]
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{args.name}.json"
+    records = json.loads(path.read_text()) if path.exists() else []
+    for family, size, policy, n_train in chosen_cells(args):
+        record = run_cell(family, size, policy, n_train, args.steps, tuple(args.test),
+                          cell_key(family, size, policy, n_train))
+        key = (family, size, policy, n_train)
+        records = [r for r in records
+                   if (r["family"], r["size"], r["policy"], r["n_train_scenarios"]) != key]
+        records.append(record)
+        print(f"{family} {size} {policy} @{n_train}: {record['test_cost']:.4f} "
+              f"({record['steps']} steps, {record['seconds']:.0f} s)", flush=True)
+        path.write_text(json.dumps(records, indent=1))
+        (out / f"{args.name}.md").write_text(markdown(records))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""`benchmarks/v3_study.py`: each cell is the shipped configuration resized to the cell,
+and a run writes complete records and a table with the authors' figures."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+import invjax
+from benchmarks import v3_study
+from invjax.train import run_config
+
+
+def test_cell_config_resizes_the_shipped_config():
+    config = v3_study.cell_config("many_warehouses", 3, "gnn", 128, 50, (256, 200, 50))
+    problem, _, trainer = run_config.build(config)
+    network = problem.structure.network
+    assert (network.count("warehouse"), network.count("store")) == (3, 20)
+    shipped = run_config.for_setting("many_warehouses", "gnn")["trainer"]
+    assert trainer.learning_rate == shipped["learning_rate"] and trainer.clip_norm == 1.0
+    assert trainer.batch_size == 128 and trainer.epochs == 50 and trainer.patience is None
+    assert trainer.train.n == trainer.dev.n == 128 and trainer.test.n == 256
+    # The safe rule may lengthen the test warm-up; the counted periods stay.
+    assert trainer.test.periods - trainer.test.ignore_periods == 150
+
+    config = v3_study.cell_config("transshipment", 5, "vanilla", 8192, 100, (256, 200, 50))
+    problem, _, trainer = run_config.build(config)
+    p = problem.params
+    assert problem.structure.n_stores == 5 and problem.structure.demand.correlation == 0.5
+    assert np.all(np.asarray(p.lead_time) == 4) and np.all(np.asarray(p.underage_cost) == 9.0)
+    assert trainer.batch_size == 1024 and trainer.epochs == 13  # 8 steps per epoch
+
+
+def test_cells_have_their_own_keys():
+    data = [jax.random.key_data(v3_study.cell_key("serial_chain", 3, policy, n))
+            for policy, n in (("gnn", 128), ("gnn", 1024), ("vanilla", 128))]
+    assert len({tuple(np.asarray(d).ravel()) for d in data}) == 3
+    again = jax.random.key_data(v3_study.cell_key("serial_chain", 3, "gnn", 128))
+    np.testing.assert_array_equal(again, data[0])
+
+
+def test_quick_run_writes_records_and_table(tmp_path):
+    v3_study.main(["--quick", "--only", "independent_stores", "--policies", "gnn", "vanilla",
+                   "--out", str(tmp_path)])
+    records = json.loads((tmp_path / "v3_study.json").read_text())
+    assert {r["policy"] for r in records} == {"gnn", "vanilla"}
+    for r in records:
+        assert r["size"] == 3 and r["n_train_scenarios"] == 128 and r["steps"] == 10
+        assert np.isfinite(r["test_cost"]) and r["reference_kind"] == "optimum"
+        assert r["reference"] == pytest.approx(invjax.optimal.cost(
+            invjax.settings.make("independent_stores", n_stores=3)))
+    table = (tmp_path / "v3_study.md").read_text()
+    assert "## independent_stores" in table and "Authors: over 6.53" in table
+    # A rerun of one cell replaces it and keeps the other.
+    v3_study.main(["--quick", "--only", "independent_stores", "--policies", "gnn",
+                   "--out", str(tmp_path)])
+    assert len(json.loads((tmp_path / "v3_study.json").read_text())) == 2
