@@ -92,15 +92,21 @@ def horizons(problem, cell: Cell) -> dict:
             "dev": (cell.n_train, 2 * periods, 2 * ignore)}
 
 
-def test_cost(problem, trainer, params, key, test) -> float:
-    """Mean cost of `params` on `test` = (n, periods, warm-up) fresh scenarios, sampled
-    and evaluated in chunks of at most 4,096 (equal chunks: n a multiple of the chunk)."""
-    n, periods, ignore = test
+def train_and_test(problem, policy, config: TrainConfig, key) -> tuple:
+    """Trains with `config`, then tests the dev-best parameters (the last ones if no dev
+    cost was finite) on `config.test` fresh scenarios, sampled and evaluated in chunks of
+    at most 4,096. Returns (final TrainState, mean test cost, seconds)."""
+    trainer = make_train(problem, policy, config)
+    k_train, k_test = jax.random.split(key)
+    start = time.perf_counter()
+    state, _ = jax.jit(trainer.train)(k_train)
+    params = state.best_params if np.isfinite(float(state.best_dev)) else state.params
+    n, periods, ignore = config.test
     chunk = min(n, 4096)
-    costs = [float(trainer.evaluate(params, sample(problem, jax.random.fold_in(key, i),
+    costs = [float(trainer.evaluate(params, sample(problem, jax.random.fold_in(k_test, i),
                                                    chunk, periods, ignore)))
              for i in range(math.ceil(n / chunk))]
-    return float(np.mean(costs))
+    return state, float(np.mean(costs)), time.perf_counter() - start
 
 
 def run_cell(cell: Cell, steps: int, key) -> dict:
@@ -112,13 +118,7 @@ def run_cell(cell: Cell, steps: int, key) -> dict:
         learning_rate=cell.learning_rate, batch_size=cell.batch, epochs=epochs,
         eval_every=max(1, epochs // 10), test=cell.test,
         **horizons(problem, cell))
-    trainer = make_train(problem, policy, config)
-    k_train, k_test = jax.random.split(key)
-    start = time.perf_counter()
-    state, _ = jax.jit(trainer.train)(k_train)
-    best = state.best_params if np.isfinite(float(state.best_dev)) else state.params
-    cost = test_cost(problem, trainer, best, k_test, cell.test)
-    seconds = time.perf_counter() - start
+    state, cost, seconds = train_and_test(problem, policy, config, key)
     known = optimal.known(problem)
     return {
         "group": cell.group, "setting": cell.setting, "options": dict(cell.options),

@@ -24,15 +24,13 @@ import argparse
 import json
 import math
 import pathlib
-import time
 
 import jax
-import numpy as np
 
-from benchmarks.networks import test_cost
+from benchmarks.networks import train_and_test
 from invjax import optimal, settings
 from invjax.device import describe
-from invjax.train import make_train, run_config
+from invjax.train import run_config
 from invjax.train.horizons import safe_horizons
 
 RESULTS = pathlib.Path(__file__).parent / "results"
@@ -90,12 +88,7 @@ def run_cell(family: str, size: int, policy: str, n_train: int, steps: int, test
              key) -> dict:
     config = cell_config(family, size, policy, n_train, steps, test)
     problem, policy_fn, train_config = run_config.build(config)
-    trainer = make_train(problem, policy_fn, train_config)
-    k_train, k_test = jax.random.split(key)
-    start = time.perf_counter()
-    state, _ = jax.jit(trainer.train)(k_train)
-    params = state.best_params if np.isfinite(float(state.best_dev)) else state.params
-    cost = test_cost(problem, trainer, params, k_test, train_config.test)
+    state, cost, seconds = train_and_test(problem, policy_fn, train_config, key)
     known = optimal.known(problem)
     return {
         "family": family, "size": size, "policy": policy, "n_train_scenarios": n_train,
@@ -103,7 +96,7 @@ def run_cell(family: str, size: int, policy: str, n_train: int, steps: int, test
         "reference_kind": None if known is None else ("bound" if known.is_bound else "optimum"),
         "gap_pct": None if known is None else 100.0 * (cost / known.cost - 1.0),
         "steps": int(state.epoch) * train_config.steps_per_epoch,
-        "seconds": time.perf_counter() - start,
+        "seconds": seconds,
         "learning_rate": train_config.learning_rate, "clip_norm": train_config.clip_norm,
         "train": list(train_config.train), "test": list(train_config.test),
         "device": describe(),
@@ -169,7 +162,8 @@ def main(argv=None) -> None:
     parser.add_argument("--only", nargs="*", choices=list(FAMILIES), help="families")
     parser.add_argument("--sizes", nargs="*", type=int, help="sizes to keep")
     parser.add_argument("--scenarios", nargs="*", type=int, default=list(SCENARIOS))
-    parser.add_argument("--policies", nargs="*", help="policies to keep")
+    parser.add_argument("--policies", nargs="*", choices=list(POLICIES),
+                        help="policies to keep")
     parser.add_argument("--steps", type=int, default=2000, help="gradient steps per cell")
     parser.add_argument("--test", nargs=3, type=int, default=list(TEST),
                         metavar=("N", "T", "WARM"))
@@ -179,6 +173,8 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.steps < 1:
         parser.error("--steps must be >= 1")
+    if any(n < 1 for n in args.scenarios) or any(n < 1 for n in args.test):
+        parser.error("--scenarios and --test take positive integers")
     if args.quick:
         args.scenarios, args.steps, args.test = QUICK["scenarios"], QUICK["steps"], QUICK["test"]
     out = pathlib.Path(args.out)
