@@ -153,8 +153,13 @@ def write(out: pathlib.Path, name: str, records: list[dict], steps: int) -> None
         _, periods, ignore = r.get("train", (None, "-", "-"))
         lines.append(f"| {r['group']} | {options} | {r['policy']} | {r['n_train_scenarios']} "
                      f"| {r.get('batch', '-')} | {periods} ({ignore}) | {r['test_cost']:.4f} | {optimum} | {gap} | {excess:+.2f}% "
-                     f"| {r['steps']} | {r['seconds']:.0f} |")
+                     f"| {r['steps']} | {r['seconds']:.0f}{_note(r)} |")
     (out / f"{name}.md").write_text("\n".join(lines) + "\n")
+
+
+def _note(record: dict) -> str:
+    """A record's "note" (e.g. the CPU was shared), shown beside its seconds."""
+    return f" ({record['note']})" if record.get("note") else ""
 
 
 def main(argv=None) -> None:
