@@ -15,7 +15,10 @@ keeps the dev-best parameters (20 dev evaluations) and is tested on fresh scenar
 bound where one is known (`invjax.optimal.known`), and always the best test cost of its
 network (any policy, any number of scenarios): the markdown gives both, with the
 authors' figures under each family. Cells already in `NAME.json` are replaced when
-rerun and kept otherwise, so a grid can be run a piece at a time.
+rerun and kept otherwise, so a grid can be run a piece at a time, or split over
+several programs at once (on a small CPU, one per core with
+`XLA_FLAGS=--xla_cpu_multi_thread_eigen=false` and `taskset`: the GNN's small-batch
+steps barely use a second thread).
 """
 
 from __future__ import annotations
@@ -106,10 +109,12 @@ def run_cell(family: str, size: int, policy: str, n_train: int, steps: int, test
 def markdown(records: list[dict]) -> str:
     """Per family: one line per size, one column per (policy, scenarios)."""
     devices = "; ".join(sorted({r["device"] for r in records}))
+    tests = ", ".join(f"{n} x {t} ({w})" for n, t, w in sorted({tuple(r["test"])
+                                                               for r in records}))
     lines = [f"# v3 sample-efficiency study (SPEC §9) ({devices})", "",
              "Test cost per store-period; in brackets the gap to the optimum or bound where "
              "one is known, else the excess over the best cell of the line (any policy, any "
-             "number of scenarios).", ""]
+             f"number of scenarios). Test scenarios x periods (warm-up): {tests}.", ""]
     for family in FAMILIES:
         rows = [r for r in records if r["family"] == family]
         if not rows:
@@ -180,11 +185,12 @@ def main(argv=None) -> None:
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{args.name}.json"
-    records = json.loads(path.read_text()) if path.exists() else []
     for family, size, policy, n_train in chosen_cells(args):
         record = run_cell(family, size, policy, n_train, args.steps, tuple(args.test),
                           cell_key(family, size, policy, n_train))
         key = (family, size, policy, n_train)
+        # Read just before writing: other programs may be running other cells of the grid.
+        records = json.loads(path.read_text()) if path.exists() else []
         records = [r for r in records
                    if (r["family"], r["size"], r["policy"], r["n_train_scenarios"]) != key]
         records.append(record)
