@@ -465,6 +465,16 @@ def markdown(peak: dict, rows: list, many: list, notes: list) -> str:
     return "\n".join(lines + [""] + notes) + "\n"
 
 
+def _with_splits(cases, splits) -> list:
+    """`cases`, each symmetry-aware row repeated once per value of `splits` (if any)."""
+    if not splits:
+        return list(cases)
+    if any(n < 1 for n in splits):
+        raise SystemExit(f"--splits: {splits}; allowed: positive integers dividing the batch")
+    return [dataclasses.replace(c, splits=n) if c.policy == "symmetry_aware" else c
+            for c in cases for n in (splits if c.policy == "symmetry_aware" else [None])]
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
@@ -478,6 +488,9 @@ def main(argv=None) -> None:
     parser.add_argument("--rewrite", action="store_true",
                         help="only re-render NAME.md from an existing NAME.json in --out")
     parser.add_argument("--name", help="output file stem (default: speed, on a GPU speed_gpu)")
+    parser.add_argument("--splits", nargs="*", type=int,
+                        help="time each chosen symmetry-aware row once per batch_splits "
+                             "value given, instead of its tuned one")
     args = parser.parse_args(argv)
     name = args.name or ("speed_gpu" if on_gpu() else "speed")
     if args.rewrite:
@@ -513,7 +526,7 @@ def main(argv=None) -> None:
         (out / f"{name}.md").write_text(markdown(peak, rows, many, notes))
 
     rows = []
-    for case in CASES:
+    for case in _with_splits(CASES, args.splits):
         if args.only and not any(s in case.name for s in args.only):
             continue
         if args.quick and not case.train:
