@@ -471,8 +471,11 @@ def _with_splits(cases, splits) -> list:
         return list(cases)
     if any(n < 1 for n in splits):
         raise SystemExit(f"--splits: {splits}; allowed: positive integers dividing the batch")
-    return [dataclasses.replace(c, splits=n) if c.policy == "symmetry_aware" else c
-            for c in cases for n in (splits if c.policy == "symmetry_aware" else [None])]
+    out = []
+    for case in cases:
+        shared = case.policy == "symmetry_aware"
+        out += [dataclasses.replace(case, splits=n) for n in splits] if shared else [case]
+    return out
 
 
 def main(argv=None) -> None:

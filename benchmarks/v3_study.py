@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import pathlib
 
 import jax
@@ -196,7 +197,9 @@ def main(argv=None) -> None:
         records.append(record)
         print(f"{family} {size} {policy} @{n_train}: {record['test_cost']:.4f} "
               f"({record['steps']} steps, {record['seconds']:.0f} s)", flush=True)
-        path.write_text(json.dumps(records, indent=1))
+        partial = path.with_suffix(f".{os.getpid()}.tmp")  # others never read half a file
+        partial.write_text(json.dumps(records, indent=1))
+        partial.replace(path)
         (out / f"{args.name}.md").write_text(markdown(records))
 
 
