@@ -469,8 +469,6 @@ def _with_splits(cases, splits) -> list:
     """`cases`, each symmetry-aware row repeated once per value of `splits` (if any)."""
     if not splits:
         return list(cases)
-    if any(n < 1 for n in splits):
-        raise SystemExit(f"--splits: {splits}; allowed: positive integers dividing the batch")
     out = []
     for case in cases:
         shared = case.policy == "symmetry_aware"
@@ -495,6 +493,8 @@ def main(argv=None) -> None:
                         help="time each chosen symmetry-aware row once per batch_splits "
                              "value given, instead of its tuned one")
     args = parser.parse_args(argv)
+    if args.splits and any(n < 1 for n in args.splits):
+        parser.error(f"--splits: {args.splits}; allowed: positive integers dividing the batch")
     name = args.name or ("speed_gpu" if on_gpu() else "speed")
     if args.rewrite:
         out = pathlib.Path(args.out)
