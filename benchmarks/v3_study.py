@@ -100,6 +100,8 @@ def run_cell(family: str, size: int, policy: str, n_train: int, steps: int, test
         "reference_kind": None if known is None else ("bound" if known.is_bound else "optimum"),
         "gap_pct": None if known is None else 100.0 * (cost / known.cost - 1.0),
         "steps": int(state.epoch) * train_config.steps_per_epoch,
+        # patience is off, so only a non-finite loss or gradient stops a cell early
+        "diverged": bool(state.nan),
         "seconds": seconds,
         "learning_rate": train_config.learning_rate, "clip_norm": train_config.clip_norm,
         "train": list(train_config.train), "test": list(train_config.test),
@@ -135,9 +137,10 @@ def markdown(records: list[dict]) -> str:
 
 
 def _cell(r: dict, best: float) -> str:
+    stop = f"; diverged at step {r['steps']}" if r.get("diverged") else ""
     if r["gap_pct"] is not None:
-        return f"{r['test_cost']:.3f} ({r['gap_pct']:+.2f}% {r['reference_kind']})"
-    return f"{r['test_cost']:.3f} ({100 * (r['test_cost'] / best - 1):+.2f}%)"
+        return f"{r['test_cost']:.3f} ({r['gap_pct']:+.2f}% {r['reference_kind']}{stop})"
+    return f"{r['test_cost']:.3f} ({100 * (r['test_cost'] / best - 1):+.2f}%{stop})"
 
 
 def cell_key(family: str, size: int, policy: str, n_train: int):

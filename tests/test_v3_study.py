@@ -56,3 +56,24 @@ def test_quick_run_writes_records_and_table(tmp_path):
     v3_study.main(["--quick", "--only", "independent_stores", "--policies", "gnn",
                    "--out", str(tmp_path)])
     assert len(json.loads((tmp_path / "v3_study.json").read_text())) == 2
+
+
+def test_table_marks_a_diverged_cell():
+    record = {"family": "serial_chain", "size": 4, "policy": "gnn", "n_train_scenarios": 128,
+              "test_cost": 30.0, "reference": 9.0, "reference_kind": "optimum",
+              "gap_pct": 233.3, "steps": 658, "diverged": True, "test": [8, 10, 5],
+              "device": "cpu"}
+    table = v3_study.markdown([record, {**record, "size": 3, "diverged": False}])
+    assert "diverged at step 658" in table and table.count("diverged") == 1
+
+
+def test_dev_curve_prints_the_cell_curve(capsys):
+    from benchmarks import dev_curve
+
+    dev_curve.main(["independent_stores", "3", "vanilla", "--steps", "4", "--every", "2",
+                    "--set", "learning_rate=0.01"])
+    lines = capsys.readouterr().out.splitlines()
+    assert "'learning_rate': 0.01" in lines[0]
+    assert [line.split()[1] for line in lines[1:]] == ["2", "4"]
+    with pytest.raises(SystemExit):
+        dev_curve.main(["independent_stores", "3", "vanilla", "--set", "lr=0.01"])

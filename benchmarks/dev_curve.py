@@ -1,0 +1,62 @@
+"""The dev-cost curve of one v3 study cell, printed every few epochs: to see whether a
+cell's training is stable before spending a full cell on it.
+
+    python -m benchmarks.dev_curve FAMILY SIZE POLICY [--scenarios N] [--every K]
+                                   [--set trainer_field=value ...]
+
+Builds the cell exactly as `benchmarks.v3_study` does (same configuration and key), so
+the curve is the one the cell trains along; `--set` overrides trainer fields, e.g.
+`--set learning_rate=3e-4 "train=[128, 50, 30]"`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import time
+
+import jax
+import numpy as np
+
+from benchmarks import v3_study
+from invjax.train import run_config
+from invjax.train.hdpo import TrainConfig, make_train
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("family", choices=list(v3_study.FAMILIES))
+    parser.add_argument("size", type=int)
+    parser.add_argument("policy", choices=list(v3_study.POLICIES))
+    parser.add_argument("--scenarios", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--every", type=int, default=50, help="epochs between dev costs")
+    parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE")
+    args = parser.parse_args(argv)
+    config = v3_study.cell_config(args.family, args.size, args.policy, args.scenarios,
+                                  args.steps, (256, 200, 50))
+    fields = [f.name for f in dataclasses.fields(TrainConfig)]
+    for item in args.set:
+        field, _, value = item.partition("=")
+        if field not in fields:
+            parser.error(f"--set {field}: not a trainer field ({', '.join(fields)})")
+        config["trainer"][field] = ast.literal_eval(value)
+    problem, policy, train_config = run_config.build(config)
+    print({k: getattr(train_config, k) for k in ("learning_rate", "clip_norm", "train", "dev")})
+    trainer = make_train(problem, policy, train_config)
+    key = v3_study.cell_key(args.family, args.size, args.policy, args.scenarios)
+    k_data, k_init = jax.random.split(jax.random.split(key)[0])  # as Trainer.train
+    data, state = trainer.data(k_data), trainer.init(k_init)
+    start = time.perf_counter()
+    for _ in range(train_config.epochs // args.every):
+        state, m = trainer.run(state, data, args.every)
+        print(f"epoch {int(state.epoch)}  train loss {float(np.nanmean(m.train_loss)):.3f}  "
+              f"dev {float(m.dev_cost):.4f}  best dev {float(state.best_dev):.4f}  "
+              f"non-finite {bool(state.nan)}  {time.perf_counter() - start:.0f} s", flush=True)
+        if bool(state.stopped):
+            break
+
+
+if __name__ == "__main__":
+    main()
