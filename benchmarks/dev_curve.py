@@ -34,6 +34,8 @@ def main(argv=None) -> None:
     parser.add_argument("--every", type=int, default=50, help="epochs between dev costs")
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE")
     args = parser.parse_args(argv)
+    if args.every < 1 or args.steps < 1:
+        parser.error("--every and --steps must be >= 1")
     config = v3_study.cell_config(args.family, args.size, args.policy, args.scenarios,
                                   args.steps, (256, 200, 50))
     fields = [f.name for f in dataclasses.fields(TrainConfig)]
@@ -41,7 +43,10 @@ def main(argv=None) -> None:
         field, _, value = item.partition("=")
         if field not in fields:
             parser.error(f"--set {field}: not a trainer field ({', '.join(fields)})")
-        config["trainer"][field] = ast.literal_eval(value)
+        try:
+            config["trainer"][field] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            parser.error(f"--set {item}: the value must be a Python literal, e.g. 3e-4")
     problem, policy, train_config = run_config.build(config)
     print({k: getattr(train_config, k) for k in ("learning_rate", "clip_norm", "train", "dev")})
     trainer = make_train(problem, policy, train_config)

@@ -75,5 +75,6 @@ def test_dev_curve_prints_the_cell_curve(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert "'learning_rate': 0.01" in lines[0]
     assert [line.split()[1] for line in lines[1:]] == ["2", "4"]
-    with pytest.raises(SystemExit):
-        dev_curve.main(["independent_stores", "3", "vanilla", "--set", "lr=0.01"])
+    for bad in ("lr=0.01", "learning_rate=fast"):
+        with pytest.raises(SystemExit):
+            dev_curve.main(["independent_stores", "3", "vanilla", "--set", bad])
