@@ -34,8 +34,8 @@ def main(argv=None) -> None:
     parser.add_argument("--every", type=int, default=50, help="epochs between dev costs")
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE")
     args = parser.parse_args(argv)
-    if args.every < 1 or args.steps < 1:
-        parser.error("--every and --steps must be >= 1")
+    if min(args.every, args.steps, args.scenarios, args.size) < 1:
+        parser.error("size, --scenarios, --steps and --every must be >= 1")
     config = v3_study.cell_config(args.family, args.size, args.policy, args.scenarios,
                                   args.steps, (256, 200, 50))
     fields = [f.name for f in dataclasses.fields(TrainConfig)]
@@ -47,7 +47,10 @@ def main(argv=None) -> None:
             config["trainer"][field] = ast.literal_eval(value)
         except (ValueError, SyntaxError):
             parser.error(f"--set {item}: the value must be a Python literal, e.g. 3e-4")
-    problem, policy, train_config = run_config.build(config)
+    try:
+        problem, policy, train_config = run_config.build(config)
+    except ValueError as error:  # one line naming the field, from the config schema
+        parser.error(str(error))
     print({k: getattr(train_config, k) for k in ("learning_rate", "clip_norm", "train", "dev")})
     trainer = make_train(problem, policy, train_config)
     key = v3_study.cell_key(args.family, args.size, args.policy, args.scenarios)
