@@ -31,7 +31,8 @@ def _mlp(sizes):
 
 class GNN(nn.Module):
     """Initial node/edge MLPs, `rounds` residual node and edge updates, output MLP,
-    softplus desired flows, per-supplier proportional allocation (keep included)."""
+    softplus desired flows, per-supplier proportional allocation (keep included),
+    supplier orders bent above 4 x the sum of store means."""
 
     def __init__(self, s, hidden=(32, 32), embedding=32, rounds=None):
         super().__init__()
@@ -112,7 +113,10 @@ class GNN(nn.Module):
         ratio = torch.relu(on_hand) / (desired @ self.ships.T + 1e-15)
         ratio = torch.where(self.exact > 0, ratio, torch.clamp(ratio, max=1.0))
         src = self.src[:g.n_flow]
-        flows = torch.where(src == 0, desired, desired * ratio[:, src])
+        cap = 4.0 * p["demand_mean"].sum(-1, keepdim=True)  # invjax's `bounded_orders`
+        bounded = torch.where(desired <= cap, desired,
+                              2 * cap - cap * cap / torch.maximum(desired, cap))
+        flows = torch.where(src == 0, bounded, desired * ratio[:, src])
         groups, start = [], 0
         for size in g.group_sizes:
             groups.append(flows[:, start:start + size])

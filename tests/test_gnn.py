@@ -100,8 +100,9 @@ def _mlp(tree, x):
     return x
 
 
-def _numpy_gnn(network, params, nodes, lead, on_hand, scale, n_rounds):
-    """SPEC §8 with explicit loops over edges (no incidence tables)."""
+def _numpy_gnn(network, params, nodes, lead, on_hand, scale, cap, n_rounds):
+    """SPEC §8 with explicit loops over edges (no incidence tables); supplier orders
+    above `cap` [n] bent to 2 cap - cap^2 / order."""
     g, p = graph(network), params["params"]
     n_edges, n_nodes = len(g.source), g.n_nodes
     h = _mlp(p["initial_node"], nodes)
@@ -121,6 +122,9 @@ def _numpy_gnn(network, params, nodes, lead, on_hand, scale, n_rounds):
     desired = np.logaddexp(0, _mlp(p["output"], e)[..., 0] + np.log(np.expm1(1.0)))
     desired = desired * scale[:, None]
     flows = desired.copy()
+    for k in np.flatnonzero(g.source[:g.n_supply] == 0):
+        over = desired[:, k] > cap
+        flows[over, k] = 2 * cap[over] - cap[over] ** 2 / desired[over, k]
     for v in range(1, n_nodes - 1):
         mine = [k for k in range(n_edges) if g.source[k] == v and g.destination[k] != n_nodes - 1]
         if not mine:
@@ -143,8 +147,49 @@ def test_gnn_equals_numpy_message_passing(instance):
             network, params, np.asarray(gnn_module.node_inputs(network, state), np.float64),
             np.asarray(gnn_module.edge_lead_times(network, state), np.float64),
             np.asarray(gnn_module.node_on_hand(network, state), np.float64),
-            np.asarray(gnn_module.demand_scale(state), np.float64), rounds(network))
+            np.asarray(gnn_module.demand_scale(state), np.float64),
+            4 * np.asarray(state.params.demand_mean, np.float64).sum(-1), rounds(network))
         np.testing.assert_allclose(got, expected, rtol=2e-4, atol=1e-4)
+
+
+def _with_output_bias(params, bias):
+    tree = jax.tree.map(lambda x: x, params)  # a copy
+    last = max(tree["params"]["output"], key=lambda k: int(k.split("_")[1]))
+    tree["params"]["output"][last]["bias"] = tree["params"]["output"][last]["bias"] + bias
+    return tree
+
+
+@pytest.mark.parametrize("instance", ["many_warehouses", "serial"])
+def test_supplier_orders_bend_below_twice_the_cap_and_match_numpy(instance):
+    # A large output bias asks for orders far above 4 x the sum of store means.
+    problem = make_instance(instance)
+    network = problem.structure.network
+    policy = gnn(problem)
+    params = _with_output_bias(policy.init(jax.random.key(11)), 40.0)
+    g = graph(network)
+    supplier = np.flatnonzero(g.source[:g.n_supply] == 0)
+    for state, action in _rollout_actions(problem, policy, params, jax.random.key(12))[::3]:
+        got = np.concatenate([np.asarray(x) for x in action if x is not None], -1)
+        cap = 4 * np.asarray(state.params.demand_mean, np.float64).sum(-1)
+        assert np.all(got[:, supplier] > cap[:, None])
+        assert np.all(got[:, supplier] < 2 * cap[:, None])
+        expected = _numpy_gnn(
+            network, params, np.asarray(gnn_module.node_inputs(network, state), np.float64),
+            np.asarray(gnn_module.edge_lead_times(network, state), np.float64),
+            np.asarray(gnn_module.node_on_hand(network, state), np.float64),
+            np.asarray(gnn_module.demand_scale(state), np.float64), cap, rounds(network))
+        np.testing.assert_allclose(got, expected, rtol=2e-4, atol=1e-4)
+
+
+def test_bounded_orders_is_the_identity_below_the_cap_and_smooth_above():
+    cap = np.float32(20.0)
+    x = np.linspace(0.0, 200.0, 2001, dtype=np.float32)
+    y = np.asarray(gnn_module.bounded_orders(x, cap))
+    np.testing.assert_array_equal(y[x <= cap], x[x <= cap])
+    assert np.all(np.diff(y) > 0) and y.max() < 2 * cap
+    slope = jax.vmap(jax.grad(lambda v: gnn_module.bounded_orders(v, cap)))(x)
+    np.testing.assert_allclose(slope[x > cap], (cap / x[x > cap]) ** 2, rtol=1e-5)
+    assert abs(float(slope[x > cap][0]) - 1.0) < 0.03  # no kink at the cap
 
 
 def test_rounds_follow_the_network():

@@ -15,7 +15,9 @@ An output MLP on every edge gives a desired flow softplus(out + b) x mean store 
 (b puts the initial desired flow at the mean demand, the SPEC's initial bias 5 at the
 paper's demand scale). Every supplying location then scales its outgoing desired flows,
 keep included, to its on-hand (all of it on a transshipment centre), so every flow is
-feasible. No weight depends on the network's size: one parameter pytree runs on any
+feasible; supplier orders above the vanilla heads' cap (4 x the sum of store means)
+bend towards twice it (`bounded_orders`), so no policy can grow its stock without bound.
+No weight depends on the network's size: one parameter pytree runs on any
 network.
 
 Aggregation is `jax.ops.segment_sum` over the static edge list ("segment", the default:
@@ -42,7 +44,7 @@ from invjax.network import KINDS, Network
 from invjax.policies import edges
 from invjax.policies.graph import NODE_TYPES, Graph, graph
 from invjax.policies.graph import rounds as default_rounds
-from invjax.policies.neural import MLP, activation_fn, as_widths
+from invjax.policies.neural import MLP, activation_fn, as_widths, supplier_cap
 from invjax.policies.policy import Policy, inverse_softplus
 from invjax.policies.registry import require
 from invjax.problem import Problem
@@ -137,16 +139,26 @@ def _at_edges(g: Graph, h_node, end: str, how: str):
     return h_node[:, ends]
 
 
-def feasible_flows(g: Graph, desired: jnp.ndarray, on_hand: jnp.ndarray) -> jnp.ndarray:
+def bounded_orders(desired: jnp.ndarray, cap: jnp.ndarray) -> jnp.ndarray:
+    """Supplier orders: `desired` up to `cap`, above it 2 cap - cap^2 / desired (slope 1
+    at cap, rising towards 2 cap, never flat). Every other flow is bounded by an on-hand;
+    without this bound a policy whose order grows with its own stock compounds period
+    after period (a 4-stage chain's top order grew 2.4x per period, overflowing float32
+    within a 100-period trace)."""
+    return jnp.where(desired <= cap, desired, 2 * cap - cap * cap / jnp.maximum(desired, cap))
+
+
+def feasible_flows(g: Graph, desired: jnp.ndarray, on_hand: jnp.ndarray,
+                   cap: jnp.ndarray) -> jnp.ndarray:
     """Scales every location's outgoing desired flows (keep included) to its on-hand
-    (exactly to it where the location keeps nothing); supplier edges unchanged.
-    desired [n, F] on the first F = `g.n_flow` edges (supply and keep), on_hand [n, V]
-    -> flows [n, F]."""
+    (exactly to it where the location keeps nothing); supplier edges `bounded_orders`.
+    desired [n, F] on the first F = `g.n_flow` edges (supply and keep), on_hand [n, V],
+    cap [n, 1] -> flows [n, F]."""
     source = g.source[:g.n_flow]
     total = desired @ g.ships.T  # [n, V]
     ratio = jax.nn.relu(on_hand) / (total + 1e-15)
     ratio = jnp.where(g.exact > 0, ratio, jnp.minimum(1.0, ratio))
-    return jnp.where(source == 0, desired, desired * ratio[:, source])
+    return jnp.where(source == 0, bounded_orders(desired, cap), desired * ratio[:, source])
 
 
 def _rows(fn, x):
@@ -267,7 +279,8 @@ def _gnn(network: Network, hidden, embedding, n_rounds, activation, aggregation,
     def apply(params, obs: State) -> Action:
         out = net.apply(params, *inputs(obs))
         desired = jax.nn.softplus(out + offset) * demand_scale(obs)[:, None]
-        return split_flows(g, feasible_flows(g, desired, node_on_hand(network, obs)))
+        flows = feasible_flows(g, desired, node_on_hand(network, obs), supplier_cap(obs))
+        return split_flows(g, flows)
 
     return Policy(init, apply)
 
