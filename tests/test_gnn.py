@@ -1,7 +1,7 @@
 """The GNN policy (SPEC §8): equivariance under relabelling stores, feasible flows on
 random networks, one parameter pytree for every network size, both aggregations equal,
-a NumPy re-implementation of the message passing, learning on independent stores and a
-many-warehouse network, one compilation.
+a NumPy re-implementation of the message passing, supplier orders bounded above the
+cap, learning on independent stores and a many-warehouse network, one compilation.
 
 References: Alvo, Russo, Kanoria (2023), arXiv 2306.11246 (v3); SPEC §8.
 """

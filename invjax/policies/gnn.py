@@ -143,8 +143,8 @@ def bounded_orders(desired: jnp.ndarray, cap: jnp.ndarray) -> jnp.ndarray:
     """Supplier orders: `desired` up to `cap`, above it 2 cap - cap^2 / desired (slope 1
     at cap, rising towards 2 cap, never flat). Every other flow is bounded by an on-hand;
     without this bound a policy whose order grows with its own stock compounds period
-    after period (a 4-stage chain's top order grew 2.4x per period, overflowing float32
-    within a 100-period trace)."""
+    after period until float32 overflows (benchmarks/results/
+    serial_chain_gnn_dev_curves.md)."""
     return jnp.where(desired <= cap, desired, 2 * cap - cap * cap / jnp.maximum(desired, cap))
 
 
