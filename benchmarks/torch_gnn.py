@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from benchmarks.torch_port import _supplier_cap
 from invjax.policies.graph import NODE_TYPES, graph
 from invjax.policies.graph import rounds as default_rounds
 
@@ -113,7 +114,7 @@ class GNN(nn.Module):
         ratio = torch.relu(on_hand) / (desired @ self.ships.T + 1e-15)
         ratio = torch.where(self.exact > 0, ratio, torch.clamp(ratio, max=1.0))
         src = self.src[:g.n_flow]
-        cap = 4.0 * p["demand_mean"].sum(-1, keepdim=True)  # invjax's `bounded_orders`
+        cap = _supplier_cap(port)  # invjax's `bounded_orders`
         bounded = torch.where(desired <= cap, desired,
                               2 * cap - cap * cap / torch.maximum(desired, cap))
         flows = torch.where(src == 0, bounded, desired * ratio[:, src])

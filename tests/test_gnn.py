@@ -135,6 +135,21 @@ def _numpy_gnn(network, params, nodes, lead, on_hand, scale, cap, n_rounds):
     return flows[:, :g.n_supply]
 
 
+def _cap(state):
+    """4 x the sum of store mean demands, [n] (SPEC §4's supplier-order cap)."""
+    return 4 * np.asarray(state.params.demand_mean, np.float64).sum(-1)
+
+
+def _numpy_flows(network, params, state, cap):
+    """`_numpy_gnn` on the GNN's inputs at `state`, in float64."""
+    as64 = lambda x: np.asarray(x, np.float64)  # noqa: E731
+    return _numpy_gnn(
+        network, params, as64(gnn_module.node_inputs(network, state)),
+        as64(gnn_module.edge_lead_times(network, state)),
+        as64(gnn_module.node_on_hand(network, state)), as64(gnn_module.demand_scale(state)),
+        cap, rounds(network))
+
+
 @pytest.mark.parametrize("instance", ["many_warehouses", "transshipment", "serial"])
 def test_gnn_equals_numpy_message_passing(instance):
     problem = make_instance(instance)
@@ -143,12 +158,7 @@ def test_gnn_equals_numpy_message_passing(instance):
     params = policy.init(jax.random.key(11))
     for state, action in _rollout_actions(problem, policy, params, jax.random.key(12))[::2]:
         got = np.concatenate([np.asarray(x) for x in action if x is not None], -1)
-        expected = _numpy_gnn(
-            network, params, np.asarray(gnn_module.node_inputs(network, state), np.float64),
-            np.asarray(gnn_module.edge_lead_times(network, state), np.float64),
-            np.asarray(gnn_module.node_on_hand(network, state), np.float64),
-            np.asarray(gnn_module.demand_scale(state), np.float64),
-            4 * np.asarray(state.params.demand_mean, np.float64).sum(-1), rounds(network))
+        expected = _numpy_flows(network, params, state, _cap(state))
         np.testing.assert_allclose(got, expected, rtol=2e-4, atol=1e-4)
 
 
@@ -170,14 +180,10 @@ def test_supplier_orders_bend_below_twice_the_cap_and_match_numpy(instance):
     supplier = np.flatnonzero(g.source[:g.n_supply] == 0)
     for state, action in _rollout_actions(problem, policy, params, jax.random.key(12))[::3]:
         got = np.concatenate([np.asarray(x) for x in action if x is not None], -1)
-        cap = 4 * np.asarray(state.params.demand_mean, np.float64).sum(-1)
+        cap = _cap(state)
         assert np.all(got[:, supplier] > cap[:, None])
         assert np.all(got[:, supplier] < 2 * cap[:, None])
-        expected = _numpy_gnn(
-            network, params, np.asarray(gnn_module.node_inputs(network, state), np.float64),
-            np.asarray(gnn_module.edge_lead_times(network, state), np.float64),
-            np.asarray(gnn_module.node_on_hand(network, state), np.float64),
-            np.asarray(gnn_module.demand_scale(state), np.float64), cap, rounds(network))
+        expected = _numpy_flows(network, params, state, cap)
         np.testing.assert_allclose(got, expected, rtol=2e-4, atol=1e-4)
 
 
