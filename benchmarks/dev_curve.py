@@ -61,6 +61,7 @@ def main(argv=None) -> None:
         state, m = trainer.run(state, data, args.every)
         print(f"epoch {int(state.epoch)}  train loss {float(np.nanmean(m.train_loss)):.3f}  "
               f"dev {float(m.dev_cost):.4f}  best dev {float(state.best_dev):.4f}  "
+              f"largest gradient norm {float(np.nanmax(m.grad_norm)):.3g}  "
               f"non-finite {bool(state.nan)}  {time.perf_counter() - start:.0f} s", flush=True)
         if bool(state.stopped):
             break

@@ -104,6 +104,7 @@ def run_cell(family: str, size: int, policy: str, n_train: int, steps: int, test
         "diverged": bool(state.nan),
         "seconds": seconds,
         "learning_rate": train_config.learning_rate, "clip_norm": train_config.clip_norm,
+        "loss_periods": train_config.loss_periods,
         "train": list(train_config.train), "test": list(train_config.test),
         "device": describe(),
     }

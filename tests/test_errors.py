@@ -270,6 +270,7 @@ def test_invalid_cost_parameters():
     ("patience", -1, ["greater than or equal to 1"]),
     ("clip_norm", -1.0, ["greater than 0"]),
     ("schedule", "linear", ["'linear'", "allowed", "cosine"]),
+    ("loss_periods", "warmup", ["'warmup'", "allowed", "after_warmup"]),
     ("train", [1024, 50], ["trainer.train[2]", "required"]),
     ("train", "many", ["trainer.train"]),
     ("batch_size", 4096, ["4096", "exceeds", "1024 training scenarios"]),

@@ -128,8 +128,9 @@ def _chunk_rows(loop: _Loop, state, metrics, seconds: float) -> list[dict]:
     return [{
         "seed": loop.first_seed + i,
         "epoch": _epoch(state),
-        "train_loss": float(metrics.train_loss[i, -1]),  # all periods: the objective
+        "train_loss": float(metrics.train_loss[i, -1]),  # the objective (loss_periods)
         "train_cost": float(metrics.train_cost[i]),  # after warm-up, as dev
+        "grad_norm": float(metrics.grad_norm[i].max()),  # largest since the last row
         "dev_cost": float(metrics.dev_cost[i]),
         "best_dev": float(metrics.best_dev[i]),
         "seconds": seconds,
