@@ -50,7 +50,7 @@ class TrainConfig:
     clip_norm: Optional[schema.Positive] = None  # optax.clip_by_global_norm
     schedule: Annotated[str, schema.choice(*SCHEDULES)] = "constant"  # decay to 0 over all steps
     estimator: Annotated[str, schema.choice(*ESTIMATORS)] = "hdpo"
-    # "all": the paper's loss (SPEC §2). "after_warmup": leave the train split's warm-up
+    # "all": the paper's loss (SPEC §3). "after_warmup": leave the train split's warm-up
     # periods out of the loss (still simulated, so gradients reach the early orders
     # through the later states). On long chains the empty start-up dominates "all":
     # benchmarks/results/serial_chain_gnn_dev_curves.md.
