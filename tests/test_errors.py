@@ -273,6 +273,8 @@ def test_invalid_cost_parameters():
     ("loss_periods", "warmup", ["'warmup'", "allowed", "after_warmup"]),
     ("train", [1024, 50], ["trainer.train[2]", "required"]),
     ("train", "many", ["trainer.train"]),
+    ("train", [1024, 10, 10], ["trainer.train[2]", "allowed", "0 .. 9"]),
+    ("dev", [1024, 10, -1], ["trainer.dev[2]", "allowed", "0 .. 9"]),
     ("batch_size", 4096, ["4096", "exceeds", "1024 training scenarios"]),
     ("batch_splits", 3, ["dividing trainer.batch_size"]),
     ("learnin_rate", 0.1, ["learnin_rate", "unknown", "learning_rate"]),

@@ -68,6 +68,13 @@ class TrainConfig:
     # up the symmetry-aware net on CPU; see invjax.rollout.hindsight_cost)
 
     def __post_init__(self):
+        for split in ("train", "dev", "test"):
+            horizon = getattr(self, split)
+            if not 0 <= horizon.ignore_periods < horizon.periods:
+                raise ValueError(
+                    f"trainer.{split}[2]: warm-up {horizon.ignore_periods!r}; allowed: "
+                    f"0 .. {horizon.periods - 1} (fewer than its {horizon.periods} periods)"
+                )
         if self.batch_size % self.batch_splits:
             raise ValueError(
                 f"trainer.batch_splits: {self.batch_splits!r}; allowed: a positive integer "
@@ -267,7 +274,7 @@ def _epoch_or_skip(setup: _Setup, state: TrainState, train_data):
         return (params, opt_state, bad), (losses.mean(), norms.max())
 
     skip = lambda carry: (carry, (jnp.float32(jnp.nan),) * 2)  # noqa: E731
-    (params, opt_state, bad), loss = jax.lax.cond(
+    (params, opt_state, bad), loss_and_norm = jax.lax.cond(
         state.stopped, skip, one_epoch, (state.params, state.opt_state, state.nan)
     )
     new = state.replace(
@@ -275,7 +282,7 @@ def _epoch_or_skip(setup: _Setup, state: TrainState, train_data):
         epoch=state.epoch + (~state.stopped).astype(jnp.int32),
         stopped=state.stopped | bad, nan=bad,
     )
-    return new, loss
+    return new, loss_and_norm
 
 
 def _run(setup: _Setup, state: TrainState, data_: dict, epochs: int):
