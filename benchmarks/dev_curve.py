@@ -12,8 +12,6 @@ the curve is the one the cell trains along; `--set` overrides trainer fields, e.
 from __future__ import annotations
 
 import argparse
-import ast
-import dataclasses
 import time
 
 import jax
@@ -21,7 +19,7 @@ import numpy as np
 
 from benchmarks import v3_study
 from invjax.train import run_config
-from invjax.train.hdpo import TrainConfig, make_train
+from invjax.train.hdpo import make_train
 
 
 def main(argv=None) -> None:
@@ -36,22 +34,18 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if min(args.every, args.steps, args.scenarios, args.size) < 1:
         parser.error("size, --scenarios, --steps and --every must be >= 1")
+    try:
+        overrides = v3_study.trainer_overrides(args.set)
+    except ValueError as error:
+        parser.error(str(error))
     config = v3_study.cell_config(args.family, args.size, args.policy, args.scenarios,
-                                  args.steps, (256, 200, 50))
-    fields = [f.name for f in dataclasses.fields(TrainConfig)]
-    for item in args.set:
-        field, _, value = item.partition("=")
-        if field not in fields:
-            parser.error(f"--set {field}: not a trainer field ({', '.join(fields)})")
-        try:
-            config["trainer"][field] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            parser.error(f"--set {item}: the value must be a Python literal, e.g. 3e-4")
+                                  args.steps, (256, 200, 50), overrides)
     try:
         problem, policy, train_config = run_config.build(config)
     except ValueError as error:  # one line naming the field, from the config schema
         parser.error(str(error))
-    print({k: getattr(train_config, k) for k in ("learning_rate", "clip_norm", "train", "dev")})
+    print({k: getattr(train_config, k) for k in ("learning_rate", "clip_norm", "train", "dev",
+                                                 "loss_periods", "backprop_periods")})
     trainer = make_train(problem, policy, train_config)
     key = v3_study.cell_key(args.family, args.size, args.policy, args.scenarios)
     k_data, k_init = jax.random.split(jax.random.split(key)[0])  # as Trainer.train

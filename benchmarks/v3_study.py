@@ -5,6 +5,7 @@ network family the authors ran.
     python -m benchmarks.v3_study [--only FAMILY ...] [--sizes N ...] [--scenarios N ...]
                                   [--policies NAME ...] [--steps N] [--test N T WARM]
                                   [--quick] [--out DIR] [--name NAME]
+                                  [--set trainer_field=value ...]
 
 Every cell starts from the shipped run configuration of (setting, policy)
 (`invjax/configs/`: the paper's nets, learning rates and clipping), trains
@@ -18,12 +19,15 @@ authors' figures under each family. Cells already in `NAME.json` are replaced wh
 rerun and kept otherwise, so a grid can be run a piece at a time, or split over
 several programs at once (on a small CPU, one per core with
 `XLA_FLAGS=--xla_cpu_multi_thread_eigen=false` and `taskset`: the GNN's small-batch
-steps barely use a second thread).
+steps barely use a second thread). `--set` overrides trainer fields of every cell (an
+experiment, written under its own `--name`; each record names its overrides).
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import dataclasses
 import json
 import math
 import os
@@ -35,6 +39,7 @@ from benchmarks.networks import train_and_test
 from invjax import optimal, settings
 from invjax.device import describe
 from invjax.train import run_config
+from invjax.train.hdpo import TrainConfig
 from invjax.train.horizons import safe_horizons
 
 RESULTS = pathlib.Path(__file__).parent / "results"
@@ -69,9 +74,25 @@ POLICIES = ("gnn", "vanilla", "symmetry_aware")
 QUICK = {"sizes": 1, "scenarios": (128,), "steps": 10, "test": (256, 200, 50)}
 
 
+def trainer_overrides(items: list[str]) -> dict:
+    """`FIELD=VALUE` strings (VALUE a Python literal) -> {trainer field: value}."""
+    fields = [f.name for f in dataclasses.fields(TrainConfig)]
+    overrides = {}
+    for item in items:
+        field, _, value = item.partition("=")
+        if field not in fields:
+            raise ValueError(f"--set {field}: not a trainer field ({', '.join(fields)})")
+        try:
+            overrides[field] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            raise ValueError(f"--set {item}: the value must be a Python literal, e.g. 3e-4")
+    return overrides
+
+
 def cell_config(family: str, size: int, policy: str, n_train: int, steps: int,
-                test: tuple) -> dict:
-    """The run configuration of one cell: the shipped one, resized (module docstring)."""
+                test: tuple, overrides: dict | None = None) -> dict:
+    """The run configuration of one cell: the shipped one, resized (module docstring),
+    then `overrides` of trainer fields."""
     setting, size_key, _, fixed, _ = FAMILIES[family]
     config = run_config.for_setting(setting, policy)
     problem_options = {**config.get("problem", {}), **fixed, size_key: size}
@@ -84,13 +105,13 @@ def cell_config(family: str, size: int, policy: str, n_train: int, steps: int,
                                                 "dev": (n_train, 100, 60), "test": test})
     trainer = {**config.get("trainer", {}), "batch_size": batch, "epochs": epochs,
                "eval_every": max(1, epochs // 20), "patience": None,
-               **{split: list(h) for split, h in derived.items()}}
+               **{split: list(h) for split, h in derived.items()}, **(overrides or {})}
     return {**config, "problem": problem_options, "trainer": trainer}
 
 
 def run_cell(family: str, size: int, policy: str, n_train: int, steps: int, test: tuple,
-             key) -> dict:
-    config = cell_config(family, size, policy, n_train, steps, test)
+             key, overrides: dict | None = None) -> dict:
+    config = cell_config(family, size, policy, n_train, steps, test, overrides)
     problem, policy_fn, train_config = run_config.build(config)
     state, cost, seconds = train_and_test(problem, policy_fn, train_config, key)
     known = optimal.known(problem)
@@ -105,6 +126,9 @@ def run_cell(family: str, size: int, policy: str, n_train: int, steps: int, test
         "seconds": seconds,
         "learning_rate": train_config.learning_rate, "clip_norm": train_config.clip_norm,
         "loss_periods": train_config.loss_periods,
+        "backprop_periods": train_config.backprop_periods,
+        "overrides": {k: list(v) if isinstance(v, tuple) else v
+                      for k, v in (overrides or {}).items()},
         "train": list(train_config.train), "test": list(train_config.test),
         "device": describe(),
     }
@@ -180,7 +204,13 @@ def main(argv=None) -> None:
     parser.add_argument("--quick", action="store_true", help="a smoke run: tiny budgets")
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--name", default="v3_study")
+    parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
+                        help="trainer fields of every cell, e.g. backprop_periods=25")
     args = parser.parse_args(argv)
+    try:
+        overrides = trainer_overrides(args.set)
+    except ValueError as error:
+        parser.error(str(error))
     if args.steps < 1:
         parser.error("--steps must be >= 1")
     if any(n < 1 for n in args.scenarios) or any(n < 1 for n in args.test):
@@ -192,7 +222,7 @@ def main(argv=None) -> None:
     path = out / f"{args.name}.json"
     for family, size, policy, n_train in chosen_cells(args):
         record = run_cell(family, size, policy, n_train, args.steps, tuple(args.test),
-                          cell_key(family, size, policy, n_train))
+                          cell_key(family, size, policy, n_train), overrides)
         key = (family, size, policy, n_train)
         # Read just before writing: other programs may be running other cells of the grid.
         records = json.loads(path.read_text()) if path.exists() else []

@@ -76,13 +76,30 @@ def _scan_periods(period, carry, demand):
     return carry, out
 
 
-@functools.partial(jax.jit, static_argnames=("structure", "policy", "ignore_periods", "record"))
-def _simulate(structure, policy, params, scenarios, ignore_periods, record, key=None):
+def _cut_gradient(state: State, backprop_periods: Optional[int]) -> State:
+    """The state, through which no gradient flows back at every `backprop_periods`-th
+    period (truncated backpropagation through time); unchanged for None."""
+    if backprop_periods is None:
+        return state
+    cut = state.period % backprop_periods == 0
+    detach = lambda x: jnp.where(cut, jax.lax.stop_gradient(x), x)  # noqa: E731
+    return state.replace(
+        store_inventory=detach(state.store_inventory),
+        warehouse_inventory=detach(state.warehouse_inventory),
+        echelon_inventory=detach(state.echelon_inventory),
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("structure", "policy", "ignore_periods", "record",
+                                             "backprop_periods"))
+def _simulate(structure, policy, params, scenarios, ignore_periods, record, key=None,
+              backprop_periods=None):
     env = Env(structure)
     periods = scenarios.periods
 
     def period(carry, demand_t):
         state, total, key = carry
+        state = _cut_gradient(state, backprop_periods)
         state = state.replace(params=scenarios.params)  # loop-invariant: not carried
         if key is None:
             action, extra = complete_action(structure, policy.apply(params, state)), None
@@ -128,6 +145,7 @@ def simulate(
     *,
     record: bool = True,
     key: Optional[jax.Array] = None,
+    backprop_periods: Optional[int] = None,
 ) -> SimulationResult:
     """Rolls `policy` through every period of every scenario.
 
@@ -146,6 +164,10 @@ def simulate(
         typed PRNG key; each period splits off a key and calls
         `policy.sample(params, observation, key_t) -> (feasible Action, extras)`, and the
         per-period extras come back in `SimulationResult.extras` (needs record=True).
+      backprop_periods: truncated backpropagation through time: the gradient reaches
+        back from a period's cost at most to the last period that is a multiple of
+        this (None: through every period, the exact pathwise gradient). Costs and flows
+        do not change.
 
     Returns:
       A `SimulationResult`; `mean_cost` is the paper's reported cost per store per period.
@@ -155,15 +177,21 @@ def simulate(
     _validate(problem.structure, scenarios, ignore_periods)
     if key is not None and not record:
         raise ValueError("record: a stochastic policy (key given) needs record=True")
+    if backprop_periods is not None and (not isinstance(backprop_periods, int)
+                                         or backprop_periods < 1):
+        raise ValueError(f"backprop_periods: {backprop_periods!r}; allowed: None or a "
+                         "positive integer")
     return _simulate(problem.structure, policy, params, scenarios, int(ignore_periods), record,
-                     key)
+                     key, backprop_periods)
 
 
 def hindsight_cost(problem: Problem, policy: Any, params: Any, scenarios: Scenarios,
-                   ignore_periods: int = 0, *, splits: int = 1) -> jnp.ndarray:
+                   ignore_periods: int = 0, *, splits: int = 1,
+                   backprop_periods: Optional[int] = None) -> jnp.ndarray:
     """Mean cost per store per period over all periods: the HDPO training loss.
 
     Args:
+      backprop_periods: as in `simulate` (None: the exact gradient).
       splits: roll the scenarios out as this many equal, independent sub-batches (one
         scan each) and average. Same value and gradient. XLA:CPU runs independent
         scans on different cores at once; with one scan it splits every op across the
@@ -179,10 +207,10 @@ def hindsight_cost(problem: Problem, policy: Any, params: Any, scenarios: Scenar
         )
     if splits == 1:
         return simulate(problem, policy, params, scenarios, ignore_periods,
-                        record=False).mean_cost
+                        record=False, backprop_periods=backprop_periods).mean_cost
     size = scenarios.n // splits
     parts = [jax.tree.map(lambda x: x[i * size:(i + 1) * size], scenarios)  # noqa: B023
              for i in range(splits)]
-    costs = [simulate(problem, policy, params, part, ignore_periods, record=False).mean_cost
-             for part in parts]
+    costs = [simulate(problem, policy, params, part, ignore_periods, record=False,
+                      backprop_periods=backprop_periods).mean_cost for part in parts]
     return sum(costs) / splits

@@ -271,6 +271,9 @@ def test_invalid_cost_parameters():
     ("clip_norm", -1.0, ["greater than 0"]),
     ("schedule", "linear", ["'linear'", "allowed", "cosine"]),
     ("loss_periods", "warmup", ["'warmup'", "allowed", "after_warmup"]),
+    ("backprop_periods", 0, ["greater than or equal to 1"]),
+    ("backprop_periods", {"backprop_periods": 25, "estimator": "reinforce"},
+     ["25", "allowed: None", "'reinforce'"]),
     ("train", [1024, 50], ["trainer.train[2]", "required"]),
     ("train", "many", ["trainer.train"]),
     ("train", [1024, 10, 10], ["trainer.train[2]", "allowed", "0 .. 9"]),
@@ -280,7 +283,8 @@ def test_invalid_cost_parameters():
     ("learnin_rate", 0.1, ["learnin_rate", "unknown", "learning_rate"]),
 ])
 def test_trainer_config_names_the_field(field, value, words):
-    kwargs = {"batch_size": 256, "train": (1024, 10, 2), field: value}
+    together = value if isinstance(value, dict) else {field: value}  # fields that clash
+    kwargs = {"batch_size": 256, "train": (1024, 10, 2), **together}
     with pytest.raises(ValueError) as info:
         invjax.train.TrainConfig(**kwargs)
     message = str(info.value)

@@ -16,6 +16,7 @@ import pytest
 
 import invjax
 from invjax.policies import Policy
+from invjax.policies.gnn import gnn
 
 
 def to_float64(tree):
@@ -153,3 +154,44 @@ def test_split_batch_has_the_same_loss_and_gradient():
         chex.assert_trees_all_close(other_grad, grad, rtol=1e-4, atol=1e-6)
     with pytest.raises(ValueError, match="splits: 5; allowed"):
         invjax.hindsight_cost(problem, policy, params, sc, splits=5)
+
+
+def test_truncated_gradient_is_the_sum_of_restarted_windows():
+    """`backprop_periods=K` (truncated backpropagation through time) equals, in value and
+    gradient, restarting the rollout every K periods from the recorded state held fixed;
+    K at least the horizon is the exact gradient, and a bad K names the field."""
+    problem = invjax.settings.make("serial_chain", n_stages=3)
+    policy = gnn(problem, hidden=(8,), embedding=8)
+    params = policy.init(jax.random.key(0))
+    sc = invjax.scenarios.sample(problem, jax.random.key(1), 16, 23)
+    window, periods = 7, sc.periods
+    stores = problem.structure.n_stores
+
+    def loss(p, scenarios, backprop_periods=None):
+        return invjax.hindsight_cost(problem, policy, p, scenarios,
+                                     backprop_periods=backprop_periods)
+
+    def restarted(p):
+        total = 0.0
+        for start in range(0, periods, window):
+            head = jax.tree.map(lambda x: x, sc).replace(demand=sc.demand[:, :max(start, 1)])
+            state = (invjax.simulate(problem, policy, params, head, record=False).final_state
+                     if start else sc)
+            part = sc.replace(
+                demand=sc.demand[:, start:start + window],
+                **{f: np.asarray(getattr(state, f)) for f in (
+                    "store_inventory", "warehouse_inventory", "echelon_inventory",
+                    "past_demand")})
+            total += loss(p, part) * part.periods * stores
+        return total / (periods * stores)
+
+    value, grad = jax.value_and_grad(loss)(params, sc, window)
+    want_value, want_grad = jax.value_and_grad(restarted)(params)
+    np.testing.assert_allclose(value, want_value, rtol=1e-5)
+    chex.assert_trees_all_close(grad, want_grad, rtol=1e-3, atol=1e-5)
+    exact = jax.grad(loss)(params, sc)
+    chex.assert_trees_all_close(jax.grad(loss)(params, sc, periods), exact, rtol=1e-6)
+    flat = lambda tree: np.asarray(ravel_pytree(tree)[0])  # noqa: E731
+    assert not np.allclose(flat(grad), flat(exact), rtol=1e-2)  # truncation did cut
+    with pytest.raises(ValueError, match="backprop_periods: 0; allowed"):
+        loss(params, sc, 0)

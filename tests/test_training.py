@@ -125,13 +125,16 @@ def test_a_nan_step_leaves_the_parameters_untouched():
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("loss_periods", ["all", "after_warmup"])
-def test_the_loss_counts_the_periods_it_is_told_and_its_gradient_norm_is_reported(loss_periods):
+@pytest.mark.parametrize("loss_periods, backprop_periods",
+                         [("all", None), ("after_warmup", None), ("all", 8)])
+def test_the_loss_counts_the_periods_it_is_told_and_its_gradient_norm_is_reported(
+        loss_periods, backprop_periods):
     problem = invjax.settings.make("serial_chain", n_stages=3)
     policy = invjax.policies.make("echelon_stock", problem)
     warmup = 12
     config = TrainConfig(batch_size=64, epochs=1, eval_every=1, train=(64, 40, warmup),
-                         dev=(64, 40, warmup), loss_periods=loss_periods, clip_norm=1.0)
+                         dev=(64, 40, warmup), loss_periods=loss_periods, clip_norm=1.0,
+                         backprop_periods=backprop_periods)
     trainer = make_train(problem, policy, config)
     k_data, k_init = jax.random.split(jax.random.key(0))
     data = trainer.data(k_data)
@@ -142,8 +145,10 @@ def test_the_loss_counts_the_periods_it_is_told_and_its_gradient_norm_is_reporte
     first = warmup if loss_periods == "after_warmup" else 0
     expected = cost[:, first:].sum() / (cost.shape[0] * (cost.shape[1] - first))
     np.testing.assert_allclose(float(metrics.train_loss[0]), expected, rtol=1e-5)
-    # The step's gradient is that loss's, and the metric reports its norm before clipping.
-    grad = jax.grad(lambda p: invjax.hindsight_cost(problem, policy, p, data["train"], first))(
+    # The step's gradient is that loss's (truncated as told), and the metric reports its
+    # norm before clipping.
+    grad = jax.grad(lambda p: invjax.hindsight_cost(
+        problem, policy, p, data["train"], first, backprop_periods=backprop_periods))(
         state.params)
     norm = np.sqrt(sum((np.asarray(g, np.float64) ** 2).sum() for g in jax.tree.leaves(grad)))
     np.testing.assert_allclose(float(metrics.grad_norm[0]), norm, rtol=1e-4)

@@ -32,6 +32,18 @@ def test_cell_config_resizes_the_shipped_config():
     assert trainer.batch_size == 1024 and trainer.epochs == 13  # 8 steps per epoch
 
 
+def test_set_overrides_trainer_fields_and_rejects_what_is_not_one():
+    config = v3_study.cell_config("serial_chain", 3, "gnn", 128, 50, (256, 200, 50),
+                                  v3_study.trainer_overrides(["backprop_periods=25"]))
+    assert run_config.build(config)[2].backprop_periods == 25
+    for bad, words in (("lr=0.01", "not a trainer field"),
+                       ("backprop_periods=soon", "Python literal")):
+        with pytest.raises(ValueError, match=words):
+            v3_study.trainer_overrides([bad])
+        with pytest.raises(SystemExit):
+            v3_study.main(["--quick", "--set", bad])
+
+
 def test_cells_have_their_own_keys():
     data = [jax.random.key_data(v3_study.cell_key("serial_chain", 3, policy, n))
             for policy, n in (("gnn", 128), ("gnn", 1024), ("vanilla", 128))]
@@ -50,6 +62,7 @@ def test_quick_run_writes_records_and_table(tmp_path):
         assert np.isfinite(r["test_cost"]) and r["reference_kind"] == "optimum"
         assert r["reference"] == pytest.approx(invjax.optimal.cost(
             invjax.settings.make("independent_stores", n_stores=3)))
+        assert r["overrides"] == {} and r["backprop_periods"] is None
     table = (tmp_path / "v3_study.md").read_text()
     assert "## independent_stores" in table and "Authors: over 6.53" in table
     # A rerun of one cell replaces it and keeps the other.

@@ -55,6 +55,11 @@ class TrainConfig:
     # through the later states). On long chains the empty start-up dominates "all":
     # benchmarks/results/serial_chain_gnn_dev_curves.md.
     loss_periods: Annotated[str, schema.choice(*LOSS_PERIODS)] = "all"
+    # Truncated backpropagation through time: gradients cross at most this many periods
+    # of carried state (None: the exact pathwise gradient of SPEC §3). Where the policy's
+    # closed loop turns unstable the exact gradient explodes (serial chains of 6+ stages:
+    # benchmarks/results/serial_chain_gnn_dev_curves.md).
+    backprop_periods: Optional[schema.AtLeastOne] = None
     # REINFORCE only (invjax.train.reinforce):
     baseline: Annotated[str, schema.choice(*reinforce.BASELINES)] = "batch_mean"
     noise_scale: schema.Positive = 0.2  # order noise std / mean demand through the location
@@ -75,6 +80,11 @@ class TrainConfig:
                     f"trainer.{split}[2]: warm-up {horizon.ignore_periods!r}; allowed: "
                     f"0 .. {horizon.periods - 1} (fewer than its {horizon.periods} periods)"
                 )
+        if self.backprop_periods is not None and self.estimator != "hdpo":
+            raise ValueError(
+                f"trainer.backprop_periods: {self.backprop_periods!r}; allowed: None with "
+                f"estimator {self.estimator!r} (it truncates the pathwise gradient of hdpo)"
+            )
         if self.batch_size % self.batch_splits:
             raise ValueError(
                 f"trainer.batch_splits: {self.batch_splits!r}; allowed: a positive integer "
@@ -193,7 +203,8 @@ def make_train(problem: Problem, policy, config: TrainConfig = TrainConfig(),
 
     def loss(params, scenarios):
         return hindsight_cost(problem, policy, params, scenarios, warmup,
-                              splits=config.batch_splits)
+                              splits=config.batch_splits,
+                              backprop_periods=config.backprop_periods)
 
     setup = _Setup(problem, policy, config, make_optimizer(config),
                    estimators.for_config(problem, policy, config, loss),
