@@ -177,7 +177,8 @@ def simulate(
     _validate(problem.structure, scenarios, ignore_periods)
     if key is not None and not record:
         raise ValueError("record: a stochastic policy (key given) needs record=True")
-    if backprop_periods is not None and (not isinstance(backprop_periods, int)
+    if backprop_periods is not None and (isinstance(backprop_periods, bool)
+                                         or not isinstance(backprop_periods, int)
                                          or backprop_periods < 1):
         raise ValueError(f"backprop_periods: {backprop_periods!r}; allowed: None or a "
                          "positive integer")

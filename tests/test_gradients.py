@@ -193,5 +193,6 @@ def test_truncated_gradient_is_the_sum_of_restarted_windows():
     chex.assert_trees_all_close(jax.grad(loss)(params, sc, periods), exact, rtol=1e-6)
     flat = lambda tree: np.asarray(ravel_pytree(tree)[0])  # noqa: E731
     assert not np.allclose(flat(grad), flat(exact), rtol=1e-2)  # truncation did cut
-    with pytest.raises(ValueError, match="backprop_periods: 0; allowed"):
-        loss(params, sc, 0)
+    for bad in (0, True, 2.5):
+        with pytest.raises(ValueError, match=f"backprop_periods: {bad!r}; allowed"):
+            loss(params, sc, bad)
