@@ -127,8 +127,7 @@ def run_cell(family: str, size: int, policy: str, n_train: int, steps: int, test
         "learning_rate": train_config.learning_rate, "clip_norm": train_config.clip_norm,
         "loss_periods": train_config.loss_periods,
         "backprop_periods": train_config.backprop_periods,
-        "overrides": {k: list(v) if isinstance(v, tuple) else v
-                      for k, v in (overrides or {}).items()},
+        "overrides": dict(overrides or {}),
         "train": list(train_config.train), "test": list(train_config.test),
         "device": describe(),
     }
@@ -220,6 +219,12 @@ def main(argv=None) -> None:
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{args.name}.json"
+    for family, size, policy, n_train in chosen_cells(args):  # bad --set values: before any run
+        try:
+            run_config.build(cell_config(family, size, policy, n_train, args.steps,
+                                         tuple(args.test), overrides))
+        except ValueError as error:
+            parser.error(str(error))
     for family, size, policy, n_train in chosen_cells(args):
         record = run_cell(family, size, policy, n_train, args.steps, tuple(args.test),
                           cell_key(family, size, policy, n_train), overrides)

@@ -206,12 +206,13 @@ def hindsight_cost(problem: Problem, policy: Any, params: Any, scenarios: Scenar
             f"splits: {splits!r}; allowed: a positive integer dividing the {scenarios.n} "
             "scenarios"
         )
+    def cost(part):
+        return simulate(problem, policy, params, part, ignore_periods, record=False,
+                        backprop_periods=backprop_periods).mean_cost
+
     if splits == 1:
-        return simulate(problem, policy, params, scenarios, ignore_periods,
-                        record=False, backprop_periods=backprop_periods).mean_cost
+        return cost(scenarios)
     size = scenarios.n // splits
     parts = [jax.tree.map(lambda x: x[i * size:(i + 1) * size], scenarios)  # noqa: B023
              for i in range(splits)]
-    costs = [simulate(problem, policy, params, part, ignore_periods, record=False,
-                      backprop_periods=backprop_periods).mean_cost for part in parts]
-    return sum(costs) / splits
+    return sum([cost(part) for part in parts]) / splits

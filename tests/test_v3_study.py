@@ -42,6 +42,8 @@ def test_set_overrides_trainer_fields_and_rejects_what_is_not_one():
             v3_study.trainer_overrides([bad])
         with pytest.raises(SystemExit):
             v3_study.main(["--quick", "--set", bad])
+    with pytest.raises(SystemExit):  # a trainer field's bad value, before any cell trains
+        v3_study.main(["--quick", "--set", "backprop_periods=0"])
 
 
 def test_cells_have_their_own_keys():
