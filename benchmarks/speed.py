@@ -501,9 +501,10 @@ def release(torch) -> None:
     """Forgets what a row compiled: torch.compile's graphs and JAX's programs.
 
     Every row compiles the same one-period function (one code object), and dynamo
-    counts each compile against its recompile limit (8): past it, torch.compile runs
-    eagerly without a word, so later rows timed eager torch under the compiled label
-    (first-call overhead 0 s). It also frees memory that piled up row after row."""
+    counts each compile against its recompile limit (8): past it, torch.compile falls
+    back to eager after one log warning, so later rows timed eager torch under the
+    compiled label (compiled ms equalled eager ms). It also frees memory that piled up
+    row after row."""
     torch._dynamo.reset()
     jax.clear_caches()
     gc.collect()
