@@ -65,6 +65,20 @@ _INVENTORY = {k: f"{k}_inventory" for k in _FLOWS}
 _PREFIX = {"store": "", "warehouse": "warehouse_", "echelon": "echelon_"}
 
 
+def sum_last(x: jnp.ndarray) -> jnp.ndarray:
+    """x.sum(-1) for a short last axis (inbound edges, pipeline slots, a location's
+    outbound flows), as elementwise adds left to right.
+
+    XLA:CPU fuses the adds with the period's other elementwise work; `sum(-1)` became a
+    separate reduction every period (in jaxlib 0.10 a YNNPACK reduce that costs more
+    than the rest of a base-stock period).
+    """
+    total = x[..., 0]
+    for k in range(1, x.shape[-1]):
+        total = total + x[..., k]
+    return total
+
+
 def advance(inventory: jnp.ndarray, post: jnp.ndarray, order: jnp.ndarray, lead_time):
     """Receives pipe_1, shifts the pipeline and books `order` to arrive in `lead_time`.
 
@@ -86,7 +100,7 @@ def advance(inventory: jnp.ndarray, post: jnp.ndarray, order: jnp.ndarray, lead_
     if order.ndim == 1:
         booked = [jnp.where(lead_time == j + 1, order, 0.0) for j in range(k)]
     else:
-        booked = [jnp.where(lead_time == j + 1, order, 0.0).sum(-1) for j in range(k)]
+        booked = [sum_last(jnp.where(lead_time == j + 1, order, 0.0)) for j in range(k)]
     slots = [inventory[:, j + 1] + booked[j] for j in range(k - 1)] + [booked[k - 1]]
     slots[0] = slots[0] + post
     return jnp.stack(slots, axis=-1)
@@ -120,7 +134,7 @@ def receive(network: Network, kind: str, inventory, post, flows, lead_time, unit
         return advance(inventory, post, flows, lead_time), unit_cost * flows
     flows = _per_location(network, kind, flows, 0.0)
     lead = _per_location(network, kind, lead_time, 0)
-    cost = (_per_location(network, kind, unit_cost, 0.0) * flows).sum(-1)
+    cost = sum_last(_per_location(network, kind, unit_cost, 0.0) * flows)
     return advance(inventory, post, flows, lead), cost
 
 
@@ -136,9 +150,9 @@ def shipped(network: Network, kind: str, action: Action) -> jnp.ndarray:
             flows = getattr(action, _FLOWS[group])
             first, last = positions[0], positions[-1]
             if positions == list(range(first, last + 1)):
-                part = flows[first:last + 1].sum()
+                part = sum_last(flows[first:last + 1])
             else:
-                part = flows[np.asarray(positions)].sum()
+                part = sum_last(flows[np.asarray(positions)])
             total = part if i == 0 else total + part
         totals.append(total)
     return jnp.stack(totals)

@@ -13,6 +13,8 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from invjax.dynamics import sum_last  # noqa: F401 (policies import it from here)
+
 
 class Policy(NamedTuple):
     """A pair of pure functions."""
@@ -25,19 +27,6 @@ def inverse_softplus(y):
     """x with softplus(x) = y (y > 0), stable for large y."""
     y = jnp.asarray(y, jnp.float32)
     return y + jnp.log(-jnp.expm1(-y))
-
-
-def sum_last(x: jnp.ndarray) -> jnp.ndarray:
-    """x.sum(-1) for a short last axis, as elementwise adds left to right.
-
-    XLA:CPU fuses the adds with a policy's other elementwise work; `sum(-1)` became a
-    separate reduction every period (in jaxlib 0.10 a YNNPACK reduce that costs more
-    than the rest of a base-stock period).
-    """
-    total = x[..., 0]
-    for k in range(1, x.shape[-1]):
-        total = total + x[..., k]
-    return total
 
 
 def inventory_position(inventory: jnp.ndarray) -> jnp.ndarray:
