@@ -10,6 +10,8 @@ compiled HLO, which says what each is (its shape, and the JAX operation and mode
 layer it came from: "transpose(...)" in the name marks the backward pass). Writes
 NAME.json and NAME.md (default `profile_` + the row's name). For a single-core
 profile, pin it: `taskset -c 0` with XLA_FLAGS=--xla_cpu_multi_thread_eigen=false.
+On long rollouts (5,000 periods) the profiler keeps only part of the events: the calls
+column says how many, so read the shares, not the totals.
 """
 
 from __future__ import annotations

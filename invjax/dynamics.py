@@ -73,6 +73,8 @@ def sum_last(x: jnp.ndarray) -> jnp.ndarray:
     separate reduction every period (in jaxlib 0.10 a YNNPACK reduce that costs more
     than the rest of a base-stock period).
     """
+    if not x.shape[-1]:  # nothing to add, as sum(-1)
+        return jnp.zeros(x.shape[:-1], x.dtype)
     total = x[..., 0]
     for k in range(1, x.shape[-1]):
         total = total + x[..., k]
