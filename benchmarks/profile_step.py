@@ -24,7 +24,7 @@ import json
 import pathlib
 import re
 import tempfile
-import time as time_module
+import time
 
 import jax
 
@@ -60,16 +60,18 @@ def trace_totals(directory: str, steps: int) -> tuple[dict, dict]:
     (path,) = pathlib.Path(directory).rglob("*.trace.json.gz")
     events = json.loads(gzip.decompress(path.read_bytes()))
     events = events["traceEvents"] if isinstance(events, dict) else events
-    time, calls = collections.Counter(), collections.Counter()
+    micros, calls = collections.Counter(), collections.Counter()
     for event in events:
         if event.get("ph") == "X":
-            time[event["name"]] += event.get("dur", 0) / steps
+            micros[event["name"]] += event.get("dur", 0) / steps
             calls[event["name"]] += 1 / steps
-    return time, calls
+    return micros, calls
 
 
 def profile(row: str, splits: int | None, steps: int) -> dict:
     """The row's step, timed op by op; ops not in the HLO (runtime events) are left out."""
+    if not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps: {steps!r}; allowed: a positive integer")
     matches = [c for c in speed.CASES if c.name.startswith(row)]
     if not matches:
         raise ValueError(f"row: no speed row starts with {row!r}; allowed: "
@@ -83,18 +85,19 @@ def profile(row: str, splits: int | None, steps: int) -> dict:
     compiled = fn.lower(*args).compile()
     ops = hlo_ops(compiled.as_text())
     run = lambda: jax.block_until_ready(compiled(*args))  # noqa: E731
-    run(), run()
+    for _ in range(2):  # warm-up
+        run()
     with tempfile.TemporaryDirectory() as directory:
         with jax.profiler.trace(directory, create_perfetto_trace=True):
-            start = time_module.perf_counter()
+            start = time.perf_counter()
             for _ in range(steps):
                 run()
-            step_ms = (time_module.perf_counter() - start) / steps * 1e3
-        time, calls = trace_totals(directory, steps)
-    loops = {name: us for name, us in time.items() if name.startswith("while")}
+            step_ms = (time.perf_counter() - start) / steps * 1e3
+        micros, calls = trace_totals(directory, steps)
+    loops = {name: us for name, us in micros.items() if name.startswith("while")}
     rows = [{"op": name, "ms": us / 1e3, "calls": round(calls[name]), "shape": ops[name][0],
              "from": ops[name][1]}
-            for name, us in time.most_common() if name in ops and name not in loops]
+            for name, us in micros.most_common() if name in ops and name not in loops]
     return {"row": case.name, "splits": case.splits, "steps": steps, "device": device(),
             "step_ms": step_ms,
             "loops_ms": {name: us / 1e3 for name, us in loops.items()}, "ops": rows}

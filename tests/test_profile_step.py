@@ -35,3 +35,5 @@ def test_profile_times_the_rows_step_op_by_op():
 def test_unknown_row_is_rejected_by_name():
     with pytest.raises(ValueError, match="row: no speed row starts with 'two_store'"):
         profile_step.profile("two_store", None, 1)
+    with pytest.raises(ValueError, match="steps: 0; allowed: a positive integer"):
+        profile_step.profile("one_store base_stock", None, 0)

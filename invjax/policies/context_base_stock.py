@@ -28,13 +28,12 @@ from typing import Sequence
 import jax
 import jax.numpy as jnp
 
-from invjax.dynamics import Action
+from invjax.dynamics import Action, sum_last
 from invjax.policies.heuristics import StructuredPolicy
 from invjax.policies.policy import (
     inventory_position,
     inverse_softplus,
     proportional_allocation,
-    sum_last,
 )
 from invjax.policies.registry import require
 from invjax.problem import Problem, Structure

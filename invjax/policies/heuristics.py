@@ -15,14 +15,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from invjax.dynamics import Action
+from invjax.dynamics import Action, sum_last
 from invjax.policies import edges
 from invjax.policies.policy import (
     allocate,
     inventory_position,
     inverse_softplus,
     proportional_allocation,
-    sum_last,
 )
 from invjax.policies.registry import one_warehouse, require
 from invjax.problem import Problem, Structure

@@ -13,7 +13,7 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from invjax.dynamics import sum_last  # noqa: F401 (policies import it from here)
+from invjax.dynamics import sum_last
 
 
 class Policy(NamedTuple):

@@ -37,7 +37,8 @@ from jax.scipy.stats import norm
 from invjax.dynamics import Action, State, complete_action
 from invjax.network import Network
 from invjax.policies.neural import MLP, total_mean
-from invjax.policies.policy import allocate, sum_last
+from invjax.dynamics import sum_last
+from invjax.policies.policy import allocate
 from invjax.problem import Problem, Structure
 from invjax.rollout import simulate
 from invjax.scenarios import Scenarios
