@@ -104,6 +104,47 @@ def _groups(setting: str, grid: dict):
             yield shared, cells, n_train
 
 
+def _group_trainer(trainer: dict, setting: str, n_train, steps) -> dict:
+    """The group's trainer fields: `n_train` training scenarios, epochs from `steps`."""
+    trainer = dict(trainer)
+    train = list(trainer.get("train") or settings.config(setting)["data"]["train"])
+    if n_train is not None:
+        train[0] = n_train
+        trainer["train"] = train
+        trainer["batch_size"] = min(int(trainer["batch_size"]), n_train)
+    if steps:
+        per_epoch = int(train[0]) // int(trainer["batch_size"])
+        trainer["epochs"] = max(1, -(-int(steps) // per_epoch))
+        trainer["eval_every"] = max(1, trainer["epochs"] // 10)
+    return trainer
+
+
+def _cell_record(problem, train_config, cost: float, epochs: int, common: dict) -> dict:
+    """One cell's result row: its problem, horizons, test cost and gap to the optimum."""
+    known = optimal.known(problem)
+    optimum = None if known is None else known.cost
+    p = problem.params
+    return {
+        "setting": common["setting"],
+        "lead_time": int(np.asarray(p.lead_time).max()),
+        "underage_cost": float(np.asarray(p.underage_cost).mean()),
+        "n_stores": problem.structure.n_stores,
+        **({"correlation": common["correlation"]} if "correlation" in common else {}),
+        "n_train_scenarios": train_config.train.n,
+        "horizons": {s: list(getattr(train_config, s)) for s in ("train", "dev", "test")},
+        "policy": common["policy"],
+        "estimator": common["estimator"],
+        "test_cost": cost,
+        "optimum": optimum,
+        "optimum_is_bound": bool(known and known.is_bound),
+        "gap_pct": None if optimum is None else 100.0 * (cost / optimum - 1.0),
+        "steps": epochs * train_config.steps_per_epoch,
+        "seconds": common["seconds"],
+        "cells_in_program": common["cells_in_program"],
+        "device": common["device"],
+    }
+
+
 def run_group(setting, policy, estimator, shared, cells, n_train, quick, epochs, key,
               overrides=(), steps=None):
     """Trains one same-structure group of cells in one program; returns their records.
@@ -115,17 +156,7 @@ def run_group(setting, policy, estimator, shared, cells, n_train, quick, epochs,
         steps = QUICK_STEPS  # so that cells with 16 training scenarios train too
     config = _base_config(setting, policy, quick, epochs, overrides)
     config["problem"] = {**config["problem"], **shared}
-    trainer_options = dict(config["trainer"])
-    train = list(trainer_options.get("train") or settings.config(setting)["data"]["train"])
-    if n_train is not None:
-        train[0] = n_train
-        trainer_options["train"] = train
-        trainer_options["batch_size"] = min(int(trainer_options["batch_size"]), n_train)
-    if steps:
-        per_epoch = int(train[0]) // int(trainer_options["batch_size"])
-        trainer_options["epochs"] = max(1, -(-int(steps) // per_epoch))
-        trainer_options["eval_every"] = max(1, trainer_options["epochs"] // 10)
-    config["trainer"] = trainer_options
+    config["trainer"] = _group_trainer(config["trainer"], setting, n_train, steps)
     problems, train_config = [], None
     for cell in cells:
         cell_config = {**config, "problem": {**config["problem"], **cell}}
@@ -142,31 +173,11 @@ def run_group(setting, policy, estimator, shared, cells, n_train, quick, epochs,
         state.best_params, state.params)
     costs = np.asarray(grid.test_cost(params, k_test))
     seconds = (time.perf_counter() - start) / len(cells)
-    records = []
-    for i, (problem, cell) in enumerate(zip(problems, cells)):
-        known = optimal.known(problem)
-        optimum = None if known is None else known.cost
-        p = problem.params
-        records.append({
-            "setting": setting,
-            "lead_time": int(np.asarray(p.lead_time).max()),
-            "underage_cost": float(np.asarray(p.underage_cost).mean()),
-            "n_stores": problem.structure.n_stores,
-            **({"correlation": shared["correlation"]} if "correlation" in shared else {}),
-            "n_train_scenarios": train_config.train.n,
-            "horizons": {s: list(getattr(train_config, s)) for s in ("train", "dev", "test")},
-            "policy": policy,
-            "estimator": estimator,
-            "test_cost": float(costs[i]),
-            "optimum": optimum,
-            "optimum_is_bound": bool(known and known.is_bound),
-            "gap_pct": None if optimum is None else 100.0 * (float(costs[i]) / optimum - 1.0),
-            "steps": int(np.asarray(state.epoch)[i]) * train_config.steps_per_epoch,
-            "seconds": seconds,
-            "cells_in_program": len(cells),
-            "device": describe(),
-        })
-    return records
+    common = {"setting": setting, "policy": policy, "estimator": estimator,
+              "seconds": seconds, "cells_in_program": len(cells), "device": describe(),
+              **({"correlation": shared["correlation"]} if "correlation" in shared else {})}
+    return [_cell_record(problem, train_config, float(cost), int(epoch), common)
+            for problem, cost, epoch in zip(problems, costs, np.asarray(state.epoch))]
 
 
 def _policies(setting: str) -> list[str]:

@@ -520,7 +520,7 @@ def resident_gb() -> float:
     return int(kb) / 1e6
 
 
-def main(argv=None) -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="3 timed steps per row, T = 500 for the rollouts, no torch.compile")
@@ -536,18 +536,43 @@ def main(argv=None) -> None:
     parser.add_argument("--splits", nargs="*", type=int,
                         help="time each chosen symmetry-aware row once per batch_splits "
                              "value given, instead of its tuned one")
+    return parser
+
+
+def _rewrite(out: pathlib.Path, name: str) -> None:
+    """Re-renders NAME.md from NAME.json (after merging rows of several runs by hand)."""
+    data = json.loads((out / f"{name}.json").read_text())
+    reps = data["rows"][0]["reps"] if data["rows"] else 0
+    notes = [data.get("notes") or f"Timed steps per row: {reps} (median)."]
+    (out / f"{name}.md").write_text(markdown(data["matmul_peak_gflops"], data["rows"],
+                                             data["many_runs"], notes))
+
+
+def _chosen_cases(args) -> list[Case]:
+    """The rows --only picks, without GPU-only rows on a CPU, shortened by --quick."""
+    cases = []
+    for case in _with_splits(CASES, args.splits):
+        if args.only and not any(s in case.name for s in args.only):
+            continue
+        if case.gpu_only and not on_gpu():
+            print(f"{case.name}: skipped on a CPU: {case.gpu_only}", flush=True)
+            continue
+        if args.quick and not case.train:
+            case = dataclasses.replace(case, periods=500,
+                                       name=case.name.replace("T5000", "T500"))
+        cases.append(case)
+    return cases
+
+
+def main(argv=None) -> None:
+    parser = _parser()
     args = parser.parse_args(argv)
     if args.splits and any(n < 1 for n in args.splits):
         parser.error(f"--splits: {args.splits}; allowed: positive integers dividing the batch")
     name = args.name or ("speed_gpu" if on_gpu() else "speed")
+    out = pathlib.Path(args.out)
     if args.rewrite:
-        out = pathlib.Path(args.out)
-        data = json.loads((out / f"{name}.json").read_text())
-        reps = data["rows"][0]["reps"] if data["rows"] else 0
-        notes = [data.get("notes") or f"Timed steps per row: {reps} (median)."]
-        (out / f"{name}.md").write_text(markdown(data["matmul_peak_gflops"], data["rows"],
-                                                 data["many_runs"], notes))
-        return
+        return _rewrite(out, name)
     import torch
 
     if on_gpu():  # both frameworks: TF32 float32 matmuls (JAX's GPU default)
@@ -561,7 +586,6 @@ def main(argv=None) -> None:
     compile_torch = args.torch_compile == "on" or (args.torch_compile == "auto" and not args.quick)
     peak = matmul_peak()
     print(f"matmul peak GFLOP/s: {peak}; torch threads {torch.get_num_threads()}", flush=True)
-    out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     notes = [f"Timed steps per row: {reps} (median), after one warm-up step, torch and "
              "invjax interleaved." + (" --quick." if args.quick else "")]
@@ -573,15 +597,7 @@ def main(argv=None) -> None:
         (out / f"{name}.md").write_text(markdown(peak, rows, many, notes))
 
     rows = []
-    for case in _with_splits(CASES, args.splits):
-        if args.only and not any(s in case.name for s in args.only):
-            continue
-        if case.gpu_only and not on_gpu():
-            print(f"{case.name}: skipped on a CPU: {case.gpu_only}", flush=True)
-            continue
-        if args.quick and not case.train:
-            case = dataclasses.replace(case, periods=500,
-                                       name=case.name.replace("T5000", "T500"))
+    for case in _chosen_cases(args):
         row = run_case(case, reps, peak, compile_torch)
         rows.append(row)
         write(rows, [])
@@ -594,7 +610,6 @@ def main(argv=None) -> None:
     many = [] if args.no_many else many_runs(args.quick)
     write(rows, many)
     print(f"wrote {out / name}.json and .md")
-
 
 if __name__ == "__main__":
     main()

@@ -100,3 +100,18 @@ def test_monte_carlo_matches_dp_cost():
     batch_means = costs.reshape(batches, periods // batches, chains).mean(1).ravel()
     se = batch_means.std(ddof=1) / np.sqrt(batch_means.size)
     assert abs(batch_means.mean() - sol.cost) < 3 * se
+
+
+@pytest.mark.parametrize("field,kwargs", [
+    ("lead_time", dict(lead_time=0)),
+    ("underage_cost", dict(underage_cost=-1.0)),
+    ("holding_cost", dict(holding_cost=0.0)),
+    ("mean", dict(mean=float("nan"))),
+    ("tol", dict(tol=0.0)),
+    ("max_iter", dict(max_iter=0)),
+    ("max_state", dict(max_state=-1)),
+])
+def test_bad_input_names_the_field(field, kwargs):
+    args = dict(lead_time=1, underage_cost=9.0) | kwargs
+    with pytest.raises(ValueError, match=field):
+        solve_lost_sales(**args)

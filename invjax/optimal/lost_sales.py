@@ -54,6 +54,81 @@ def _rank_table(tuples: np.ndarray, bound: int) -> np.ndarray:
     return table
 
 
+class _Grid(NamedTuple):
+    """The truncated state grid and the index maps one Bellman sweep needs.
+
+    ``V[s0, r]`` is the value of state ``(s0, *rest[r])``; ``rest`` holds the tuples
+    ``(s_1, ..., s_{L-1})`` with sum <= B, the order ``q`` last and fastest, so each
+    prefix ``g = (s_2, ..., s_{L-1})`` owns a contiguous block of columns.
+    """
+
+    rest: np.ndarray  # int [n_rest, L - 1]
+    valid: np.ndarray  # bool [B + 1, n_rest]: s0 + sum(rest) <= B
+    starts: np.ndarray | None  # int [n_prefix]: first column of each prefix block
+    group: np.ndarray | None  # int [n_rest]: prefix rank of each column
+    gather: np.ndarray | None  # int [n_rest]: V_new[s0, r] = R[s1, g], flat index
+
+
+def _grid(lead_time: int, max_state: int) -> _Grid:
+    """The states with coordinate sum <= max_state, and the sweep's index maps."""
+    rest = _simplex(lead_time - 1, max_state)
+    valid = np.arange(max_state + 1)[:, None] + rest.sum(1)[None, :] <= max_state
+    if lead_time == 1:
+        return _Grid(rest, valid, None, None, None)
+    starts = np.flatnonzero(rest[:, -1] == 0)
+    group = np.cumsum(rest[:, -1] == 0) - 1
+    prefix_rank = _rank_table(_simplex(lead_time - 2, max_state), max_state)
+    gather = rest[:, 0] * len(starts) + prefix_rank[tuple(rest[:, 1:].T)]
+    return _Grid(rest, valid, starts, group, gather)
+
+
+def _one_period(max_state: int, p: float, h: float, mean: float):
+    """(P(D > s), expected period cost C(s)) for on-hand s = 0..max_state."""
+    s = np.arange(max_state + 1)
+    tail = stats.poisson.sf(s, mean)
+    shortage = mean * stats.poisson.sf(s - 1, mean) - s * tail  # E (D - s)^+
+    return tail, p * shortage + h * (s - mean + shortage)
+
+
+def _sweep(V, grid: _Grid, tail, cost, policy: bool = False):
+    """Bellman operator: (T V, optimal orders or None), one s0 at a time."""
+    n = len(cost)
+    TV = np.zeros_like(V)
+    A = np.zeros(V.shape, dtype=np.int64) if policy else None
+    Q = np.where(grid.valid, V, np.inf)  # Q for s0 = 0; +inf marks infeasible (s1, r)
+    dV = V[:-1] - V[1:]
+    for s0 in range(n):
+        if grid.starts is None:  # L = 1: the order plays s1, next on hand (s0 - D)^+ + q
+            TV[s0, 0] = cost[s0] + Q[:, 0].min()
+            if policy:
+                A[s0, 0] = Q[:, 0].argmin()
+        else:
+            R = np.minimum.reduceat(Q, grid.starts, axis=1)
+            row = np.take(R, grid.gather, mode="clip")
+            TV[s0] = np.where(grid.valid[s0], cost[s0] + row, 0.0)
+            if policy:
+                dense = np.full((len(Q), len(grid.starts), n), np.inf)  # [s1, g, q]
+                dense[:, grid.group, grid.rest[:, -1]] = Q
+                best = np.take(dense.argmin(2), grid.gather, mode="clip")
+                A[s0] = np.where(grid.valid[s0], best, 0)
+        if s0 < n - 1:  # shift to s0 + 1 (rows s1 > B - s0 - 1 become infeasible)
+            Q = Q[1:] + tail[s0] * dV[: len(Q) - 1]
+    return TV, A
+
+
+def _check(lead_time, underage_cost, holding_cost, mean, tol, max_iter) -> None:
+    for name, value, ok, allowed in (
+        ("lead_time", lead_time, lead_time >= 1, "an integer >= 1"),
+        ("underage_cost", underage_cost, underage_cost > 0, "> 0"),
+        ("holding_cost", holding_cost, holding_cost > 0, "> 0"),
+        ("mean", mean, mean > 0, "> 0"),
+        ("tol", tol, tol > 0, "> 0"),
+        ("max_iter", max_iter, max_iter >= 1, "an integer >= 1"),
+    ):
+        if not (np.isfinite(value) and ok):
+            raise ValueError(f"{name} must be {allowed}, got {value!r}")
+
+
 def solve_lost_sales(
     lead_time: int,
     underage_cost: float,
@@ -85,9 +160,9 @@ def solve_lost_sales(
 
     Args:
       lead_time: L >= 1, periods between ordering and the order being on hand.
-      underage_cost: p, cost per unit of lost demand.
-      holding_cost: h, cost per unit left on hand at the end of a period.
-      mean: Poisson demand mean per period.
+      underage_cost: p > 0, cost per unit of lost demand.
+      holding_cost: h > 0, cost per unit left on hand at the end of a period.
+      mean: Poisson demand mean per period, > 0.
       tol: stopping tolerance on the span of the gain bounds.
       max_state: cap on the inventory position (sum of the state); default ``S + 2``.
       max_iter: maximum number of value-iteration sweeps.
@@ -95,75 +170,39 @@ def solve_lost_sales(
     Returns:
       A `LostSalesSolution`.
     """
-    L = int(lead_time)
-    if L < 1:
-        raise ValueError("lead_time must be >= 1")
-    p, h = float(underage_cost), float(holding_cost)
+    _check(lead_time, underage_cost, holding_cost, mean, tol, max_iter)
+    L, p, h = int(lead_time), float(underage_cost), float(holding_cost)
     if max_state is None:
         max_state = int(stats.poisson.ppf(p / (p + h), (L + 1) * mean)) + 2
+    elif max_state < 0:
+        raise ValueError(f"max_state must be an integer >= 0, got {max_state!r}")
     B = int(max_state)
-    n = B + 1
-    s = np.arange(n)
-    tail = stats.poisson.sf(s, mean)  # tail[j] = P(D > j)
-    shortage = mean * stats.poisson.sf(s - 1, mean) - s * tail  # E (D - s)^+
-    cost = p * shortage + h * (s - mean + shortage)  # one-period cost C(s0)
-
-    # V[y, r]: value of state (y, *rest[r]); rest = (s_1, ..., s_{L-1}) with sum <= B.
-    rest = _simplex(L - 1, B)
-    rest_sum = rest.sum(1)
-    valid = s[:, None] + rest_sum[None, :] <= B  # [n, n_rest]
-    if L >= 2:
-        # Q columns are (s_2, ..., s_{L-1}, q): q is the last, fastest coordinate, so
-        # each prefix g owns a contiguous block of columns (for np.minimum.reduceat).
-        starts = np.flatnonzero(rest[:, -1] == 0)
-        group = np.cumsum(rest[:, -1] == 0) - 1  # prefix rank g of each column
-        prefix_rank = _rank_table(_simplex(L - 2, B), B)
-        # V_new[s0, r] = R[s1, g] with s1 = rest[r, 0], g = rank of rest[r, 1:].
-        gather = rest[:, 0] * len(starts) + prefix_rank[tuple(rest[:, 1:].T)]
-
-    def sweep(V, policy=False):
-        """Bellman operator: returns (T V, optimal orders or None)."""
-        TV = np.zeros_like(V)
-        A = np.zeros(V.shape, dtype=np.int64) if policy else None
-        Q = np.where(valid, V, np.inf)  # Q for s0 = 0; +inf marks infeasible (s1, r)
-        dV = V[:-1] - V[1:]
-        for s0 in range(n):
-            if L == 1:  # the order plays the role of s1: next on hand = (s0 - D)^+ + q
-                TV[s0, 0] = cost[s0] + Q[:, 0].min()
-                if policy:
-                    A[s0, 0] = Q[:, 0].argmin()
-            else:
-                R = np.minimum.reduceat(Q, starts, axis=1)
-                row = np.take(R, gather, mode="clip")
-                TV[s0] = np.where(valid[s0], cost[s0] + row, 0.0)
-                if policy:
-                    dense = np.full((len(Q), len(starts), n), np.inf)  # [s1, g, q]
-                    dense[:, group, rest[:, -1]] = Q
-                    best = np.take(dense.argmin(2), gather, mode="clip")
-                    A[s0] = np.where(valid[s0], best, 0)
-            if s0 < B:  # shift to s0 + 1 (rows s1 > B - s0 - 1 become infeasible)
-                Q = Q[1:] + tail[s0] * dV[: len(Q) - 1]
-        return TV, A
-
-    V = np.zeros((n, len(rest)))
+    grid = _grid(L, B)
+    tail, cost = _one_period(B, p, h, mean)
+    V = np.zeros(grid.valid.shape)
     lo = hi = np.nan
     for it in range(1, max_iter + 1):
-        TV, _ = sweep(V)
-        diff = (TV - V)[valid]
+        TV, _ = _sweep(V, grid, tail, cost)
+        diff = (TV - V)[grid.valid]
         lo, hi = diff.min(), diff.max()
         V = TV - TV[0, 0]
         if hi - lo < tol:
             break
     else:
         warnings.warn(f"value iteration stopped after {max_iter} sweeps, gap {hi - lo:.2e}")
-    _, A = sweep(V, policy=True)
+    _, A = _sweep(V, grid, tail, cost, policy=True)
+    return LostSalesSolution(float(0.5 * (lo + hi)), _order_table(A, grid), B, it)
 
-    order = np.zeros((n,) * L, dtype=np.int64)
+
+def _order_table(A: np.ndarray, grid: _Grid) -> np.ndarray:
+    """Orders A[s0, r] as a dense array over [B + 1] * L (0 off the grid)."""
+    n, rest = len(grid.valid), grid.rest
+    order = np.zeros((n,) * (rest.shape[1] + 1), dtype=np.int64)
     states = np.concatenate(
-        [np.repeat(s, len(rest))[:, None], np.tile(rest, (n, 1))], axis=1
-    )[valid.ravel()]
-    order[tuple(states.T)] = A[valid]
-    return LostSalesSolution(float(0.5 * (lo + hi)), order, B, it)
+        [np.repeat(np.arange(n), len(rest))[:, None], np.tile(rest, (n, 1))], axis=1
+    )[grid.valid.ravel()]
+    order[tuple(states.T)] = A[grid.valid]
+    return order
 
 
 def lost_sales_order(solution: LostSalesSolution, state) -> np.ndarray:
