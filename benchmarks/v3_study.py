@@ -40,7 +40,7 @@ from invjax import optimal, settings
 from invjax.device import describe
 from invjax.train import run_config
 from invjax.train.hdpo import TrainConfig
-from invjax.train.horizons import safe_horizons
+from invjax.train.horizons import DEV_TEST_TOLERANCE, dev_test_warnings, safe_horizons
 
 RESULTS = pathlib.Path(__file__).parent / "results"
 SCENARIOS = (128, 1024, 8192)
@@ -115,9 +115,13 @@ def run_cell(family: str, size: int, policy: str, n_train: int, steps: int, test
     problem, policy_fn, train_config = run_config.build(config)
     state, cost, seconds = train_and_test(problem, policy_fn, train_config, key)
     known = optimal.known(problem)
+    best_dev = float(state.best_dev)
     return {
         "family": family, "size": size, "policy": policy, "n_train_scenarios": n_train,
-        "test_cost": cost, "reference": None if known is None else known.cost,
+        "test_cost": cost, "best_dev": best_dev if math.isfinite(best_dev) else None,
+        # a policy that looks fine over the dev periods and drifts off over the test's
+        "warnings": dev_test_warnings(cost, best_dev),
+        "reference": None if known is None else known.cost,
         "reference_kind": None if known is None else ("bound" if known.is_bound else "optimum"),
         "gap_pct": None if known is None else 100.0 * (cost / known.cost - 1.0),
         "steps": int(state.epoch) * train_config.steps_per_epoch,
@@ -157,14 +161,33 @@ def markdown(records: list[dict]) -> str:
             shown = [_cell(cells[c], best) if c in cells else "" for c in columns]
             lines.append(f"| {size} | " + " | ".join(shown) + " |")
         lines += ["", f"Authors: {AUTHORS[family]}", ""]
+    lines += [f"\"dev D: test +X%\": the test cost departs from the cell's best dev cost D by "
+              f"more than {100 * DEV_TEST_TOLERANCE:g}% (`invjax.train.horizons."
+              "dev_test_warnings`): the dev periods did not show the long-run cost. Above the "
+              "dev cost: the policy drifts off over the test's longer horizon; below it: the "
+              "dev horizon's start-up periods weighed on the dev cost. Cells run before "
+              "this check have no dev cost recorded.", ""]
     return "\n".join(lines)
 
 
 def _cell(r: dict, best: float) -> str:
-    stop = f"; diverged at step {r['steps']}" if r.get("diverged") else ""
+    notes = [f"diverged at step {r['steps']}"] if r.get("diverged") else []
+    if r.get("warnings"):
+        departure = r["test_cost"] / r["best_dev"] - 1
+        notes.append(f"dev {_number(r['best_dev'])}: test {_percent(departure)}")
+    suffix = "".join(f"; {n}" for n in notes)
     if r["gap_pct"] is not None:
-        return f"{r['test_cost']:.3f} ({r['gap_pct']:+.2f}% {r['reference_kind']}{stop})"
-    return f"{r['test_cost']:.3f} ({100 * (r['test_cost'] / best - 1):+.2f}%{stop})"
+        return (f"{_number(r['test_cost'])} ({_percent(r['gap_pct'] / 100)} "
+                f"{r['reference_kind']}{suffix})")
+    return f"{_number(r['test_cost'])} ({_percent(r['test_cost'] / best - 1)}{suffix})"
+
+
+def _number(x: float) -> str:
+    return f"{x:.3f}" if abs(x) < 1e4 else f"{x:.3g}"
+
+
+def _percent(fraction: float) -> str:
+    return f"{100 * fraction:+.2f}%" if abs(fraction) < 100 else f"{100 * fraction:+.3g}%"
 
 
 def cell_key(family: str, size: int, policy: str, n_train: int):

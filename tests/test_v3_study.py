@@ -10,6 +10,7 @@ import pytest
 import invjax
 from benchmarks import v3_study
 from invjax.train import run_config
+from invjax.train.horizons import dev_test_warnings
 
 
 def test_cell_config_resizes_the_shipped_config():
@@ -65,6 +66,9 @@ def test_quick_run_writes_records_and_table(tmp_path):
         assert r["reference"] == pytest.approx(invjax.optimal.cost(
             invjax.settings.make("independent_stores", n_stores=3)))
         assert r["overrides"] == {} and r["backprop_periods"] is None
+        # the dev cost the test is checked against, and the check's verdict
+        assert np.isfinite(r["best_dev"])
+        assert r["warnings"] == dev_test_warnings(r["test_cost"], r["best_dev"])
     table = (tmp_path / "v3_study.md").read_text()
     assert "## independent_stores" in table and "Authors: over 6.53" in table
     # A rerun of one cell replaces it and keeps the other.
@@ -80,6 +84,22 @@ def test_table_marks_a_diverged_cell():
               "device": "cpu"}
     table = v3_study.markdown([record, {**record, "size": 3, "diverged": False}])
     assert "diverged at step 658" in table and table.count("diverged") == 1
+
+
+def test_table_marks_a_cell_whose_test_departs_from_its_dev_cost():
+    record = {"family": "independent_stores", "size": 50, "policy": "vanilla",
+              "n_train_scenarios": 128, "test_cost": 1.5e7, "best_dev": 8.5, "reference": 6.53,
+              "reference_kind": "optimum", "gap_pct": 100 * (1.5e7 / 6.53 - 1), "steps": 1000,
+              "diverged": False, "test": [8, 10, 5], "device": "cpu"}
+    record["warnings"] = dev_test_warnings(record["test_cost"], record["best_dev"])
+    assert record["warnings"]
+    steady = {**record, "size": 3, "test_cost": 8.6, "gap_pct": 31.7,
+              "warnings": dev_test_warnings(8.6, 8.5)}
+    assert steady["warnings"] == []
+    table = v3_study.markdown([record, steady, {**steady, "size": 10, "best_dev": None}])
+    assert "| 50 | 1.5e+07 (+2.3e+08% optimum; dev 8.500: test +1.76e+08%) |" in table
+    assert "| 3 | 8.600 (+31.70% optimum) |" in table
+    assert "| 10 | 8.600 (+31.70% optimum) |" in table
 
 
 def test_dev_curve_prints_the_cell_curve(capsys):

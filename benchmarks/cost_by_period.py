@@ -1,0 +1,127 @@
+"""One v3 study cell's test cost over windows of periods: does the trained policy hold
+its cost over a long horizon, or drift off after the periods it was trained and
+selected on?
+
+    python -m benchmarks.cost_by_period FAMILY SIZE POLICY [--scenarios N] [--steps N]
+                                        [--test N T] [--out DIR]
+
+Trains the cell exactly as `benchmarks.v3_study` does (same configuration and key) and
+keeps its dev-best parameters, then runs them on N fresh scenarios of T periods from the
+initial state and reports the mean cost per store-period in windows of periods, and the
+spread of the per-scenario costs after period T / 4. Writes
+`cost_by_period_FAMILYSIZE_POLICY_STEPSsteps.json` and `.md`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+
+import jax
+import numpy as np
+
+import invjax
+from benchmarks import v3_study
+from invjax.device import describe
+from invjax.scenarios import sample
+from invjax.train import run_config
+from invjax.train.hdpo import make_train
+
+QUANTILES = (0.0, 0.5, 0.9, 0.99, 1.0)
+
+
+def window_edges(periods: int) -> list[int]:
+    """0, 50, 100, 200, 500, 1000, ... below `periods`, then `periods`."""
+    edges, step = [0], 50
+    while step < periods:
+        edges.append(step)
+        step = step * 2 if str(step)[0] in "15" else step * 5 // 2
+    return edges + [periods]
+
+
+def trained_cell(family: str, size: int, policy: str, scenarios: int, steps: int):
+    """(problem, policy, dev-best params, final TrainState, TrainConfig, test key) of the
+    v3 study cell, trained as `benchmarks.v3_study` trains it."""
+    config = v3_study.cell_config(family, size, policy, scenarios, steps, (8, 8, 0))
+    problem, policy_fn, train_config = run_config.build(config)
+    trainer = make_train(problem, policy_fn, train_config)
+    k_train, k_test = jax.random.split(v3_study.cell_key(family, size, policy, scenarios))
+    state, _ = jax.jit(trainer.train)(k_train)
+    params = state.best_params if np.isfinite(float(state.best_dev)) else state.params
+    return problem, policy_fn, params, state, train_config, k_test
+
+
+def window_costs(per_store: np.ndarray, edges: list[int]) -> list[dict]:
+    """Mean of `per_store` [n, T] over every window [edges[i], edges[i + 1])."""
+    return [{"periods": [a, b], "cost": float(per_store[:, a:b].mean())}
+            for a, b in zip(edges[:-1], edges[1:])]
+
+
+def cost_by_period(family: str, size: int, policy: str, scenarios: int, steps: int,
+                   test: tuple[int, int]) -> dict:
+    problem, policy_fn, params, state, train_config, k_test = trained_cell(
+        family, size, policy, scenarios, steps)
+    n, periods = test
+    data = sample(problem, jax.random.fold_in(k_test, 0), n, periods, 0)
+    result = invjax.simulate(problem, policy_fn, params, data, ignore_periods=0)
+    per_store = np.asarray(result.cost) / problem.structure.n_stores  # [n, T]
+    settled = per_store[:, periods // 4:].mean(1)
+    return {
+        "family": family, "size": size, "policy": policy, "n_train_scenarios": scenarios,
+        "steps": int(state.epoch) * train_config.steps_per_epoch,
+        "best_dev": float(state.best_dev), "dev": list(train_config.dev), "test": list(test),
+        "windows": window_costs(per_store, window_edges(periods)),
+        "settled_quantiles": {str(q): float(v)
+                              for q, v in zip(QUANTILES, np.quantile(settled, QUANTILES))},
+        "device": describe(),
+    }
+
+
+def markdown(record: dict) -> str:
+    r = record
+    n, periods = r["test"]
+    lines = [f"# Test cost by period: {r['family']} {r['size']} {r['policy']} "
+             f"@ {r['n_train_scenarios']} ({r['device']})", "",
+             f"Trained as the v3 study cell ({r['steps']} steps; best dev cost "
+             f"{r['best_dev']:.4f} over dev {r['dev']}: scenarios, periods, warm-up), then run "
+             f"on {n} fresh scenarios of {periods} periods from the initial state. Mean cost "
+             "per store-period in each window:", "",
+             "| periods | cost |", "|---|---:|"]
+    lines += [f"| {a}-{b} | {_number(w['cost'])} |"
+              for w in r["windows"] for a, b in [w["periods"]]]
+    quantiles = ", ".join(f"{float(q):g}: {_number(v)}" for q, v in r["settled_quantiles"].items())
+    lines += ["", f"Per-scenario cost after period {periods // 4}, quantiles: {quantiles}.", ""]
+    return "\n".join(lines)
+
+
+def _number(x: float) -> str:
+    return f"{x:.3f}" if abs(x) < 1e4 else f"{x:.4g}"
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("family", choices=list(v3_study.FAMILIES))
+    parser.add_argument("size", type=int)
+    parser.add_argument("policy", choices=list(v3_study.POLICIES))
+    parser.add_argument("--scenarios", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--test", nargs=2, type=int, default=[256, 2000], metavar=("N", "T"))
+    parser.add_argument("--out", default=str(v3_study.RESULTS))
+    args = parser.parse_args(argv)
+    if min(args.size, args.scenarios, args.steps, *args.test) < 1:
+        parser.error("size, --scenarios, --steps and --test must be >= 1")
+    if args.test[1] < 4:
+        parser.error("--test: T must be >= 4 (the spread is taken after period T / 4)")
+    record = cost_by_period(args.family, args.size, args.policy, args.scenarios,
+                            args.steps, tuple(args.test))
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"cost_by_period_{args.family}{args.size}_{args.policy}_{args.steps}steps"
+    (out / f"{stem}.json").write_text(json.dumps(record, indent=1))
+    (out / f"{stem}.md").write_text(markdown(record))
+    print(markdown(record))
+
+
+if __name__ == "__main__":
+    main()
