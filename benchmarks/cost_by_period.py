@@ -43,6 +43,7 @@ def window_edges(periods: int) -> list[int]:
 def trained_cell(family: str, size: int, policy: str, scenarios: int, steps: int):
     """(problem, policy, dev-best params, final TrainState, TrainConfig, test key) of the
     v3 study cell, trained as `benchmarks.v3_study` trains it."""
+    # The test horizon is the caller's (see cost_by_period); training does not read it.
     config = v3_study.cell_config(family, size, policy, scenarios, steps, (8, 8, 0))
     problem, policy_fn, train_config = run_config.build(config)
     trainer = make_train(problem, policy_fn, train_config)
@@ -88,15 +89,12 @@ def markdown(record: dict) -> str:
              f"on {n} fresh scenarios of {periods} periods from the initial state. Mean cost "
              "per store-period in each window:", "",
              "| periods | cost |", "|---|---:|"]
-    lines += [f"| {a}-{b} | {_number(w['cost'])} |"
+    lines += [f"| {a}-{b} | {v3_study.format_cost(w['cost'])} |"
               for w in r["windows"] for a, b in [w["periods"]]]
-    quantiles = ", ".join(f"{float(q):g}: {_number(v)}" for q, v in r["settled_quantiles"].items())
+    quantiles = ", ".join(f"{float(q):g}: {v3_study.format_cost(v)}"
+                          for q, v in r["settled_quantiles"].items())
     lines += ["", f"Per-scenario cost after period {periods // 4}, quantiles: {quantiles}.", ""]
     return "\n".join(lines)
-
-
-def _number(x: float) -> str:
-    return f"{x:.3f}" if abs(x) < 1e4 else f"{x:.4g}"
 
 
 def main(argv=None) -> None:

@@ -119,7 +119,7 @@ def run_cell(family: str, size: int, policy: str, n_train: int, steps: int, test
     return {
         "family": family, "size": size, "policy": policy, "n_train_scenarios": n_train,
         "test_cost": cost, "best_dev": best_dev if math.isfinite(best_dev) else None,
-        # a policy that looks fine over the dev periods and drifts off over the test's
+        # a test cost far from the dev cost: the dev periods missed the long-run cost
         "warnings": dev_test_warnings(cost, best_dev),
         "reference": None if known is None else known.cost,
         "reference_kind": None if known is None else ("bound" if known.is_bound else "optimum"),
@@ -174,15 +174,16 @@ def _cell(r: dict, best: float) -> str:
     notes = [f"diverged at step {r['steps']}"] if r.get("diverged") else []
     if r.get("warnings"):
         departure = r["test_cost"] / r["best_dev"] - 1
-        notes.append(f"dev {_number(r['best_dev'])}: test {_percent(departure)}")
+        notes.append(f"dev {format_cost(r['best_dev'])}: test {_percent(departure)}")
     suffix = "".join(f"; {n}" for n in notes)
     if r["gap_pct"] is not None:
-        return (f"{_number(r['test_cost'])} ({_percent(r['gap_pct'] / 100)} "
+        return (f"{format_cost(r['test_cost'])} ({_percent(r['gap_pct'] / 100)} "
                 f"{r['reference_kind']}{suffix})")
-    return f"{_number(r['test_cost'])} ({_percent(r['test_cost'] / best - 1)}{suffix})"
+    return f"{format_cost(r['test_cost'])} ({_percent(r['test_cost'] / best - 1)}{suffix})"
 
 
-def _number(x: float) -> str:
+def format_cost(x: float) -> str:
+    """Three decimals, or three significant digits from 10,000 on (a failed cell)."""
     return f"{x:.3f}" if abs(x) < 1e4 else f"{x:.3g}"
 
 
