@@ -23,10 +23,10 @@ import numpy as np
 
 import invjax
 from benchmarks import v3_study
+from benchmarks.networks import train_best
 from invjax.device import describe
 from invjax.scenarios import sample
 from invjax.train import run_config
-from invjax.train.hdpo import make_train
 
 QUANTILES = (0.0, 0.5, 0.9, 0.99, 1.0)
 
@@ -46,10 +46,8 @@ def trained_cell(family: str, size: int, policy: str, scenarios: int, steps: int
     # The test horizon is the caller's (see cost_by_period); training does not read it.
     config = v3_study.cell_config(family, size, policy, scenarios, steps, (8, 8, 0))
     problem, policy_fn, train_config = run_config.build(config)
-    trainer = make_train(problem, policy_fn, train_config)
-    k_train, k_test = jax.random.split(v3_study.cell_key(family, size, policy, scenarios))
-    state, _ = jax.jit(trainer.train)(k_train)
-    params = state.best_params if np.isfinite(float(state.best_dev)) else state.params
+    _, state, params, k_test = train_best(problem, policy_fn, train_config,
+                                          v3_study.cell_key(family, size, policy, scenarios))
     return problem, policy_fn, params, state, train_config, k_test
 
 
@@ -99,11 +97,7 @@ def markdown(record: dict) -> str:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("family", choices=list(v3_study.FAMILIES))
-    parser.add_argument("size", type=int)
-    parser.add_argument("policy", choices=list(v3_study.POLICIES))
-    parser.add_argument("--scenarios", type=int, default=128)
-    parser.add_argument("--steps", type=int, default=1000)
+    v3_study.add_cell_arguments(parser)
     parser.add_argument("--test", nargs=2, type=int, default=[256, 2000], metavar=("N", "T"))
     parser.add_argument("--out", default=str(v3_study.RESULTS))
     args = parser.parse_args(argv)

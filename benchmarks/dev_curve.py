@@ -24,11 +24,7 @@ from invjax.train.hdpo import make_train
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("family", choices=list(v3_study.FAMILIES))
-    parser.add_argument("size", type=int)
-    parser.add_argument("policy", choices=list(v3_study.POLICIES))
-    parser.add_argument("--scenarios", type=int, default=128)
-    parser.add_argument("--steps", type=int, default=1000)
+    v3_study.add_cell_arguments(parser)
     parser.add_argument("--every", type=int, default=50, help="epochs between dev costs")
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE")
     args = parser.parse_args(argv)

@@ -92,15 +92,23 @@ def horizons(problem, cell: Cell) -> dict:
             "dev": (cell.n_train, 2 * periods, 2 * ignore)}
 
 
-def train_and_test(problem, policy, config: TrainConfig, key) -> tuple:
-    """Trains with `config`, then tests the dev-best parameters (the last ones if no dev
-    cost was finite) on `config.test` fresh scenarios, sampled and evaluated in chunks of
-    at most 4,096. Returns (final TrainState, mean test cost, seconds)."""
+def train_best(problem, policy, config: TrainConfig, key) -> tuple:
+    """Trains with `config` on the first half of `key`. Returns (trainer, final
+    TrainState, the dev-best parameters or the last ones if no dev cost was finite,
+    the second half of `key` for testing)."""
     trainer = make_train(problem, policy, config)
     k_train, k_test = jax.random.split(key)
-    start = time.perf_counter()
     state, _ = jax.jit(trainer.train)(k_train)
     params = state.best_params if np.isfinite(float(state.best_dev)) else state.params
+    return trainer, state, params, k_test
+
+
+def train_and_test(problem, policy, config: TrainConfig, key) -> tuple:
+    """Trains (`train_best`), then tests the parameters on `config.test` fresh scenarios,
+    sampled and evaluated in chunks of at most 4,096. Returns (final TrainState, mean
+    test cost, seconds)."""
+    start = time.perf_counter()
+    trainer, state, params, k_test = train_best(problem, policy, config, key)
     n, periods, ignore = config.test
     chunk = min(n, 4096)
     costs = [float(trainer.evaluate(params, sample(problem, jax.random.fold_in(k_test, i),

@@ -106,8 +106,8 @@ def profile(row: str, splits: int | None, steps: int) -> dict:
 def markdown(result: dict, top: int) -> str:
     lines = [f"# Where the step's time goes: {result['row']} (batch_splits={result['splits']})",
              "", f"Device: {result['device']}. Mean of {result['steps']} steps under "
-             f"`jax.profiler`; step {result['step_ms']:.1f} ms (wall, profiler on); loops (forward and backward "
-             "scans over the periods): " + ", ".join(
+             f"`jax.profiler`; step {result['step_ms']:.1f} ms (wall, profiler on); loops "
+             "(forward and backward scans over the periods): " + ", ".join(
                  f"{k} {v:.1f} ms" for k, v in result["loops_ms"].items()) + ".", "",
              "| op | ms per step | calls | shape | from |", "|---|---:|---:|---|---|"]
     for r in result["ops"][:top]:

@@ -199,6 +199,16 @@ def cell_key(family: str, size: int, policy: str, n_train: int):
     return key
 
 
+def add_cell_arguments(parser: argparse.ArgumentParser) -> None:
+    """FAMILY SIZE POLICY [--scenarios N] [--steps N]: one cell of the grid, for the
+    scripts that look inside one (`dev_curve`, `cost_by_period`)."""
+    parser.add_argument("family", choices=list(FAMILIES))
+    parser.add_argument("size", type=int)
+    parser.add_argument("policy", choices=list(POLICIES))
+    parser.add_argument("--scenarios", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=1000)
+
+
 def chosen_cells(args) -> list[tuple]:
     cells = []
     for family, (_, _, sizes, _, names) in FAMILIES.items():

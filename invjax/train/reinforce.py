@@ -34,10 +34,9 @@ import jax.numpy as jnp
 import optax
 from jax.scipy.stats import norm
 
-from invjax.dynamics import Action, State, complete_action
+from invjax.dynamics import Action, State, complete_action, sum_last
 from invjax.network import Network
 from invjax.policies.neural import MLP, total_mean
-from invjax.dynamics import sum_last
 from invjax.policies.policy import allocate
 from invjax.problem import Problem, Structure
 from invjax.rollout import simulate
