@@ -125,6 +125,8 @@ def main(argv=None) -> None:
     parser.add_argument("--out", default=str(speed.RESULTS))
     parser.add_argument("--name")
     args = parser.parse_args(argv)
+    if args.top < 1:
+        parser.error(f"--top: {args.top}; allowed: a positive integer (table rows)")
     result = profile(args.row, args.splits, args.steps)
     name = args.name or "profile_" + re.sub(r"\W+", "_", result["row"]).strip("_")
     out = pathlib.Path(args.out)

@@ -37,3 +37,9 @@ def test_unknown_row_is_rejected_by_name():
         profile_step.profile("two_store", None, 1)
     with pytest.raises(ValueError, match="steps: 0; allowed: a positive integer"):
         profile_step.profile("one_store base_stock", None, 0)
+
+
+def test_top_below_one_is_rejected_before_any_run(capsys):
+    with pytest.raises(SystemExit):
+        profile_step.main(["no such row", "--top", "0"])
+    assert "--top: 0; allowed: a positive integer" in capsys.readouterr().err
