@@ -1,6 +1,7 @@
 """Shared test configuration and helpers.
 
-- JAX: key-reuse checking on for the whole session (float32 default).
+- JAX: key-reuse checking on for the whole session (float32 default); one persistent
+  compilation cache per session, shared by the xdist workers and the notebook kernels.
 - Hypothesis: a "ci" profile (no deadline, few examples; CI has 2 cores).
 - Helpers (imported by the test modules with `from conftest import ...`): the small
   benchmark instances, random per-scenario parameters, states and demands, and the
@@ -9,7 +10,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 
 import jax
 import numpy as np
@@ -17,6 +21,19 @@ from hypothesis import HealthCheck, settings
 
 import invjax
 from invjax.problem import Params
+
+# Compiling is about half of the suite's time and many programs are compiled more than
+# once (a policy's `init` per problem object, one rollout in several files, a rerun
+# cell), so the session compiles each once into a cache on disk. xdist workers and
+# notebook kernels inherit the directory from this (controller) process, which alone
+# removes it at exit; a cache the caller set is used and kept.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="invjax-test-xla-")
+    atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], True)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.1")
+jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
+jax.config.update("jax_persistent_cache_min_compile_time_secs",
+                  float(os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]))
 
 jax.config.update("jax_debug_key_reuse", True)
 
