@@ -29,7 +29,8 @@ def test_relabelling_stores_relabels_their_flows(instance):
     perm = np.random.default_rng(1).permutation(problem.structure.n_stores)
     structure, edge_perm = _permuted(problem, perm)
     policy, moved_policy = gnn(problem), gnn(structure)
-    params = policy.init(jax.random.key(3))
+    params = jax.jit(policy.init)(jax.random.key(3))
+    moved_apply = jax.jit(moved_policy.apply)
     for state, action in _rollout_actions(problem, policy, params, jax.random.key(4))[::2]:
         p = state.params
         store_fields = {f: getattr(p, f)[:, perm] for f in
@@ -38,7 +39,7 @@ def test_relabelling_stores_relabels_their_flows(instance):
         moved_state = state.replace(store_inventory=state.store_inventory[:, perm],
                                     past_demand=state.past_demand[:, perm],
                                     params=p.replace(**store_fields, **edge_fields))
-        moved = moved_policy.apply(params, moved_state)  # the same parameters
+        moved = moved_apply(params, moved_state)  # the same parameters
         np.testing.assert_allclose(moved.stores, action.stores[:, edge_perm], rtol=1e-5,
                                    atol=1e-5)
         if action.warehouses is not None:

@@ -118,13 +118,28 @@ def test_every_fitting_policy_runs_feasibly_and_the_rest_are_rejected(instance):
             assert str(fitting) in str(info.value)
             continue
         policy = policies.make(name, problem, **SMALL.get(name, {}))
-        params = policy.init(jax.random.key(k))
         # The trainer initialises under jit (`make_train(...).train` is jittable).
-        traced = jax.jit(policy.init)(jax.random.key(k))
-        for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(traced)):
-            np.testing.assert_allclose(a, b, rtol=1e-6, err_msg=name)
+        params = jax.jit(policy.init)(jax.random.key(k))
         for state, action in _rollout_actions(problem, policy, params, jax.random.key(99)):
             _assert_feasible(network, state, action)
+
+
+def _first_fitting(name: str) -> str:
+    return next(i for i in sorted(PROBLEMS)
+                if name in registry.fitting(PROBLEMS[i]().structure.network))
+
+
+@pytest.mark.parametrize("name", policies.names())
+def test_init_under_jit_equals_eager_init(name):
+    """Once per policy (eager Flax init is slow): the jitted init the trainer runs gives
+    the parameters a notebook's eager `init` does."""
+    problem = PROBLEMS[_first_fitting(name)]()
+    policy = policies.make(name, problem, **SMALL.get(name, {}))
+    eager = policy.init(jax.random.key(3))
+    traced = jax.jit(policy.init)(jax.random.key(3))
+    assert jax.tree.structure(eager) == jax.tree.structure(traced)
+    for a, b in zip(jax.tree.leaves(eager), jax.tree.leaves(traced)):
+        np.testing.assert_allclose(a, b, rtol=1e-6, err_msg=name)
 
 
 def test_fits_follow_the_topology():
@@ -331,8 +346,9 @@ def test_symmetry_aware_is_store_permutation_equivariant_on_networks(instance):
     structure, edge_perm = _permuted(problem, perm)
     for shared, key in ((True, 7), (False, 8)):
         policy = symmetry_aware(problem, shared=shared, **SMALL["symmetry_aware"])
-        params = policy.init(jax.random.key(key))
+        params = jax.jit(policy.init)(jax.random.key(key))
         moved_policy = symmetry_aware(structure, shared=shared, **SMALL["symmetry_aware"])
+        moved_apply = jax.jit(moved_policy.apply)
         moved_params = permute_stores(params, perm, problem.structure)
         for state, action in _rollout_actions(problem, policy, params, jax.random.key(9))[::2]:
             p = state.params
@@ -343,7 +359,7 @@ def test_symmetry_aware_is_store_permutation_equivariant_on_networks(instance):
             moved_state = state.replace(store_inventory=state.store_inventory[:, perm],
                                         past_demand=state.past_demand[:, perm],
                                         params=p.replace(**store_fields, **edge_fields))
-            moved = moved_policy.apply(moved_params, moved_state)
+            moved = moved_apply(moved_params, moved_state)
             np.testing.assert_allclose(moved.stores, action.stores[:, edge_perm],
                                        rtol=1e-5, atol=1e-5)
             if action.warehouses is not None:
