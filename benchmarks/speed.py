@@ -32,46 +32,24 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
-import gc
 import json
 import os
 import pathlib
 import statistics
 import time
-from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 import invjax
+from benchmarks.measures import matmul_flops, matmul_peak, on_gpu
+from benchmarks.measures import median_ms as _median_ms
+from benchmarks.speed_torch import compile_skipped, pick_torch_threads, release, time_torch
 from invjax import policies, scenarios, settings
 from invjax.device import describe as device
 
 RESULTS = pathlib.Path(__file__).parent / "results"
-
-
-@functools.cache
-def on_gpu() -> bool:
-    """Whether this run times the GPU: JAX's default backend is one and torch sees CUDA."""
-    if jax.default_backend() != "gpu":
-        return False
-    import torch
-
-    return torch.cuda.is_available()
-
-
-def torch_device() -> str:
-    return "cuda" if on_gpu() else "cpu"
-
-
-def torch_sync() -> None:
-    if on_gpu():
-        import torch
-
-        torch.cuda.synchronize()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,9 +73,9 @@ class Case:
         return problem, policy, policy.init(jax.random.key(0))
 
     def torch_policy(self, problem):
-        from benchmarks import torch_port
+        from benchmarks import torch_policies
 
-        return torch_port.make_policy(problem, self.policy, **dict(self.options))
+        return torch_policies.make_policy(problem, self.policy, **dict(self.options))
 
 
 V32 = (("hidden", (32, 32, 32)),)
@@ -142,55 +120,6 @@ CASES = (
     Case("eval many_warehouses 2x10 base_stock_allocation n8192 T5000", "many_warehouses",
          MW, "base_stock_allocation", (), 8192, 5000, train=False),
 )
-
-
-# ----------------------------------------------------------------------------- measures
-def _median_ms(fn: Callable[[], Any], reps: int) -> float:
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
-
-
-def matmul_peak(size: int = 4096, reps: int = 5) -> dict:
-    """GFLOP/s of one size^3 float32 product in torch and in XLA (best of `reps`), on
-    the device the rows run on."""
-    import torch
-
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    x, y = jnp.asarray(a.numpy()), jnp.asarray(b.numpy())
-    a, b = a.to(torch_device()), b.to(torch_device())
-    xla = jax.jit(jnp.matmul)
-    flops = 2.0 * size**3
-    out = {}
-    for name, fn in (("torch", lambda: (a @ b, torch_sync())),
-                     ("xla", lambda: xla(x, y).block_until_ready())):
-        fn()
-        best = min(_median_ms(fn, 1) for _ in range(reps))
-        out[name] = flops / best / 1e6
-    return out
-
-
-def matmul_flops(fn, *args) -> float:
-    """FLOPs of every dot_general in `fn(*args)` (2 x multiply-adds), from its jaxpr."""
-
-    def count(jaxpr):
-        total = 0.0
-        for eqn in jaxpr.eqns:
-            if eqn.primitive.name == "dot_general":
-                (contract, _), _ = eqn.params["dimension_numbers"]
-                lhs = eqn.invars[0].aval.shape
-                total += 2.0 * np.prod(eqn.outvars[0].aval.shape) * np.prod(
-                    [lhs[i] for i in contract])
-            for value in eqn.params.values():
-                inner = getattr(value, "jaxpr", value)
-                if hasattr(inner, "eqns"):
-                    total += count(inner)
-        return total
-
-    return count(jax.make_jaxpr(fn)(*args).jaxpr)
 
 
 def step_flops(case: Case, problem, policy, params) -> float:
@@ -238,97 +167,7 @@ def time_invjax(case: Case, problem, policy, params, sc):
     return compile_s, run, peak
 
 
-# ----------------------------------------------------------------------------- torch
-def time_torch(case: Case, problem, params, sc, compiled: bool):
-    """(compile s or None, run-one-step closure, peak bytes) of the PyTorch port.
-
-    Peak bytes: inputs, parameters and every tensor autograd saves for the backward pass
-    (all alive when the backward starts), counted once per storage."""
-    import torch
-
-    from benchmarks import torch_port
-
-    dev = torch_device()
-    port = torch_port.Port.from_invjax(problem, sc, device=dev)
-    net = torch_port.load_flax(case.torch_policy(problem).to(dev), params)
-    step = None
-    if compiled:
-        def one_period(state, demand):
-            return torch_port.period(port, state, net(state, port), demand)
-
-        step = torch.compile(one_period, dynamic=False)
-    if case.train:
-        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-
-        def run():
-            loss = torch_port.hdpo_step(port, net, opt, step)
-            torch_sync()
-            return loss
-    else:
-        def run():
-            with torch.inference_mode():
-                cost = torch_port.rollout(port, net, step)
-            torch_sync()
-            return cost
-
-    start = time.perf_counter()
-    run()
-    first = time.perf_counter() - start
-    steady = _median_ms(run, 1) / 1e3
-    compile_s = max(first - steady, 0.0)
-    if on_gpu():
-        torch.cuda.reset_peak_memory_stats()
-        run()
-        return compile_s, run, torch.cuda.max_memory_allocated()
-
-    saved: dict = {}
-
-    def pack(t):
-        storage = t.untyped_storage()
-        saved[storage.data_ptr()] = storage.nbytes()
-        return t
-
-    for t in [port.demand, port.store, port.warehouse, port.echelon, *port.p.values(),
-              *net.parameters()]:
-        pack(t)
-    if case.train:
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            torch_port.rollout(port, net, step)
-    return compile_s, run, sum(saved.values())
-
-
-def pick_torch_threads(run) -> int:
-    """Sets torch to its faster intra-op thread count for this row (1 or all cores) by
-    timing one step with each, and returns it. On a loaded machine OpenMP's barriers
-    make 2 threads many times slower than 1; on a quiet one 2 usually win."""
-    import torch
-
-    if on_gpu():
-        return torch.get_num_threads()
-    best = None
-    for threads in sorted({1, os.cpu_count() or 1}):
-        torch.set_num_threads(threads)
-        ms = _median_ms(run, 1)
-        if best is None or ms < best[0]:
-            best = (ms, threads)
-    torch.set_num_threads(best[1])
-    return best[1]
-
-
 # ----------------------------------------------------------------------------- rows
-def compile_skipped(case: Case) -> str:
-    """Why torch.compile is not tried on this row ("" where it is). A crash inside
-    inductor's compiled code ends the process, past any try, and every later row."""
-    if on_gpu():
-        return ""
-    if case.policy == "gnn":
-        return ("skipped: the compiled backward of the port's GNN aborts the process on "
-                "this CPU (torch 2.13.0: glibc 'corrupted size vs. prev_size')")
-    if case.setting == "many_warehouses":  # the port's general-network period
-        return ("skipped: on this CPU (torch 2.13.0) the compiled general-network period "
-                "failed ('Cannot access data pointer of Storage that is invalid') or "
-                "ended the process (a general protection fault in libc)")
-    return ""
 
 
 def run_case(case: Case, reps: int, peak: dict, torch_compile: bool) -> dict:
@@ -495,19 +334,6 @@ def _with_splits(cases, splits) -> list:
         shared = case.policy == "symmetry_aware"
         out += [dataclasses.replace(case, splits=n) for n in splits] if shared else [case]
     return out
-
-
-def release(torch) -> None:
-    """Forgets what a row compiled: torch.compile's graphs and JAX's programs.
-
-    Every row compiles the same one-period function (one code object), and dynamo
-    counts each compile against its recompile limit (8): past it, torch.compile falls
-    back to eager after one log warning, so later rows timed eager torch under the
-    compiled label (compiled ms equalled eager ms). It also frees memory that piled up
-    row after row."""
-    torch._dynamo.reset()
-    jax.clear_caches()
-    gc.collect()
 
 
 def resident_gb() -> float:

@@ -1,6 +1,6 @@
 """invjax's GNN policy (SPEC §8) in plain PyTorch, for the speed rows of `benchmarks.speed`
 and `benchmarks.gnn`: the same graph tables (`invjax.policies.graph`), the same inputs
-and the same function, so `benchmarks.torch_port.load_flax` can copy invjax's
+and the same function, so `benchmarks.torch_policies.load_flax` can copy invjax's
 parameters and both frameworks compute the same flows (tests/test_torch_port.py).
 Aggregation is a product with the constant incidence tables.
 """
@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmarks.torch_port import _supplier_cap
+from benchmarks.torch_policies import _supplier_cap
 from invjax.policies.graph import NODE_TYPES, graph
 from invjax.policies.graph import rounds as default_rounds
 

@@ -13,7 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import invjax  # noqa: E402
-from benchmarks import speed, torch_port  # noqa: E402
+from benchmarks import speed, torch_policies, torch_port  # noqa: E402
 
 
 def _float64(tree):
@@ -27,7 +27,7 @@ def _pair(case, key, n, periods):
     sc = invjax.scenarios.sample(problem, jax.random.key(key), n, periods)
     sc, params = _float64(sc), _float64(params)
     port = torch_port.Port.from_invjax(problem, sc, dtype=torch.float64)
-    net = torch_port.load_flax(case.torch_policy(problem).double(), params)
+    net = torch_policies.load_flax(case.torch_policy(problem).double(), params)
     return problem, policy, params, sc, port, net
 
 
@@ -52,7 +52,7 @@ def test_hdpo_gradient_matches_invjax(case):
     with jax.enable_x64(True):
         problem, policy, params, sc, port, net = _pair(case, 4, 32, 12)
         grads = jax.grad(lambda p: invjax.hindsight_cost(problem, policy, p, sc))(params)
-        want = torch_port.load_flax(case.torch_policy(problem).double(), grads)
+        want = torch_policies.load_flax(case.torch_policy(problem).double(), grads)
     torch_port.rollout(port, net).backward()
     for (name, got), (_, ref) in zip(net.named_parameters(), want.named_parameters()):
         ref = ref.detach().numpy()
