@@ -19,8 +19,9 @@ authors' figures under each family. Cells already in `NAME.json` are replaced wh
 rerun and kept otherwise, so a grid can be run a piece at a time, or split over
 several programs at once (on a small CPU, one per core with
 `XLA_FLAGS=--xla_cpu_multi_thread_eigen=false` and `taskset`: the GNN's small-batch
-steps barely use a second thread). `--set` overrides trainer fields of every cell (an
-experiment, written under its own `--name`; each record names its overrides).
+steps barely use a second thread). `--set` overrides trainer fields of every cell, and
+`--set policy.OPTION=VALUE` a policy option (an experiment, written under its own
+`--name`; each record names its overrides).
 """
 
 from __future__ import annotations
@@ -71,17 +72,21 @@ AUTHORS = {  # SPEC §9, in short
     "serial_chain": "GNN mean gap to Clark-Scarf 4.1% / 1.5% / 1.0% @128 / 1,024 / 8,192.",
 }
 POLICIES = ("gnn", "vanilla", "symmetry_aware")
+POLICY_PREFIX = "policy."  # --set policy.OPTION=VALUE: a policy option, not a trainer field
 QUICK = {"sizes": 1, "scenarios": (128,), "steps": 10, "test": (256, 200, 50)}
 
 
 def trainer_overrides(items: list[str]) -> dict:
-    """`FIELD=VALUE` strings (VALUE a Python literal) -> {trainer field: value}."""
+    """`FIELD=VALUE` strings (VALUE a Python literal) -> {trainer field: value}; a field
+    `policy.OPTION` is a policy option instead (checked when the policy is built)."""
     fields = [f.name for f in dataclasses.fields(TrainConfig)]
     overrides = {}
     for item in items:
         field, _, value = item.partition("=")
-        if field not in fields:
-            raise ValueError(f"--set {field}: not a trainer field ({', '.join(fields)})")
+        if field not in fields and not (field.startswith(POLICY_PREFIX)
+                                        and len(field) > len(POLICY_PREFIX)):
+            raise ValueError(f"--set {field}: not a trainer field ({', '.join(fields)}) "
+                             f"nor {POLICY_PREFIX}OPTION")
         try:
             overrides[field] = ast.literal_eval(value)
         except (ValueError, SyntaxError):
@@ -92,7 +97,7 @@ def trainer_overrides(items: list[str]) -> dict:
 def cell_config(family: str, size: int, policy: str, n_train: int, steps: int,
                 test: tuple, overrides: dict | None = None) -> dict:
     """The run configuration of one cell: the shipped one, resized (module docstring),
-    then `overrides` of trainer fields."""
+    then `overrides` of trainer fields (and of policy options, `policy.OPTION`)."""
     setting, size_key, _, fixed, _ = FAMILIES[family]
     config = run_config.for_setting(setting, policy)
     problem_options = {**config.get("problem", {}), **fixed, size_key: size}
@@ -103,10 +108,15 @@ def cell_config(family: str, size: int, policy: str, n_train: int, steps: int,
     epochs = max(1, math.ceil(steps / (n_train // batch)))
     derived = safe_horizons(problem.structure, {"train": (n_train, 50, 30),
                                                 "dev": (n_train, 100, 60), "test": test})
+    overrides = overrides or {}
+    options = {k[len(POLICY_PREFIX):]: v for k, v in overrides.items()
+               if k.startswith(POLICY_PREFIX)}
     trainer = {**config.get("trainer", {}), "batch_size": batch, "epochs": epochs,
                "eval_every": max(1, epochs // 20), "patience": None,
-               **{split: list(h) for split, h in derived.items()}, **(overrides or {})}
-    return {**config, "problem": problem_options, "trainer": trainer}
+               **{split: list(h) for split, h in derived.items()},
+               **{k: v for k, v in overrides.items() if not k.startswith(POLICY_PREFIX)}}
+    policy_config = {**config.get("policy", {"name": policy}), **options}
+    return {**config, "problem": problem_options, "policy": policy_config, "trainer": trainer}
 
 
 def run_cell(family: str, size: int, policy: str, n_train: int, steps: int, test: tuple,
