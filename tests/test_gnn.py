@@ -1,8 +1,7 @@
 """The GNN policy (SPEC §8): equivariance under relabelling stores, feasible flows on
 random networks, one parameter pytree for every network size, both aggregations equal,
 a NumPy re-implementation of the message passing, supplier orders bounded above the
-cap, learning on independent stores and a many-warehouse network, one compilation, the
-"served" flow unit (each edge in units of the demand downstream of it).
+cap, learning on independent stores and a many-warehouse network, one compilation.
 
 References: Alvo, Russo, Kanoria (2023), arXiv 2306.11246 (v3); SPEC §8.
 """
@@ -20,7 +19,7 @@ from invjax import settings
 from invjax.networks import chain
 from invjax.policies import gnn as gnn_module
 from invjax.policies.gnn import gnn
-from invjax.policies.graph import NODE_TYPES, graph, rounds, served
+from invjax.policies.graph import graph, rounds
 from invjax.train import TrainConfig, make_train
 
 
@@ -257,40 +256,3 @@ def test_rollout_compiles_once():
         params = jax.tree.map(lambda x: x * (1 + 0.1 * i), policy.init(jax.random.key(0)))
         costs.append(float(run(params, sc)))
     assert len(set(costs)) == 3, costs
-
-
-def test_served_table_is_what_lies_downstream():
-    """Against a closure of the supply edges' adjacency: a flow edge serves the stores
-    reachable from its destination (a store itself)."""
-    rng = np.random.default_rng(7)
-    networks = [random_network(rng) for _ in range(4)] + [
-        make_instance(i).structure.network for i in ("transshipment", "many_warehouses",
-                                                     "serial_chain_5")]
-    for network in networks:
-        g = graph(network)
-        supply = g.edge_type == 0
-        adjacency = np.zeros((g.n_nodes, g.n_nodes), bool)
-        adjacency[g.source[supply], g.destination[supply]] = True
-        reach = np.eye(g.n_nodes, dtype=bool)
-        for _ in range(g.n_nodes):
-            reach = reach | (reach.astype(int) @ adjacency.astype(int) > 0)
-        stores = np.flatnonzero(g.node_kind == NODE_TYPES.index("store"))
-        stores = stores[np.argsort(g.node_position[stores])]
-        want = reach[g.destination[:g.n_flow]][:, stores].astype(np.float32)
-        np.testing.assert_array_equal(served(network), want)
-
-
-def test_served_flow_unit_starts_the_centre_at_its_stores_demand():
-    problem = make_instance("transshipment")
-    n = problem.structure.n_stores
-    paper, ours = gnn(problem), gnn(problem, flow_unit="served")
-    params = jax.jit(paper.init)(jax.random.key(0))
-    assert _shapes(params) == _shapes(jax.jit(ours.init)(jax.random.key(0)))
-    scenarios = invjax.scenarios.sample(problem, jax.random.key(1), 4, 5)
-    obs = invjax.Env(problem).reset(scenarios)
-    # Same parameters, same outputs: the centre's order is n times the paper's (its unit
-    # is the sum of n store means, not their mean), below the cap where orders bend.
-    np.testing.assert_allclose(ours.apply(params, obs).warehouses,
-                               n * paper.apply(params, obs).warehouses, rtol=1e-5)
-    with pytest.raises(ValueError, match="flow_unit.*allowed"):
-        gnn(problem, flow_unit="total")

@@ -47,10 +47,10 @@ def test_set_overrides_trainer_fields_and_rejects_what_is_not_one():
         v3_study.main(["--quick", "--set", "backprop_periods=0"])
     # policy.OPTION sets a policy option; the policy factory checks it, before any cell
     config = v3_study.cell_config("transshipment", 3, "gnn", 128, 10, (64, 100, 20),
-                                  v3_study.trainer_overrides(['policy.flow_unit="served"']))
-    assert config["policy"]["flow_unit"] == "served" and config["policy"]["name"] == "gnn"
+                                  v3_study.trainer_overrides(["policy.rounds=2"]))
+    assert config["policy"]["rounds"] == 2 and config["policy"]["name"] == "gnn"
     assert not any(k.startswith("policy") for k in config["trainer"])
-    for bad in ("policy.colour=1", 'policy.flow_unit="total"', "policy.=1"):
+    for bad in ("policy.colour=1", "policy.rounds=0", "policy.=1"):
         with pytest.raises(SystemExit):
             v3_study.main(["--quick", "--only", "transshipment", "--policies", "gnn",
                            "--set", bad])

@@ -42,7 +42,7 @@ from jax.ad_checkpoint import checkpoint_name
 from invjax.dynamics import RESIDUAL, Action, State
 from invjax.network import KINDS, Network
 from invjax.policies import edges
-from invjax.policies.graph import NODE_TYPES, Graph, graph, served
+from invjax.policies.graph import NODE_TYPES, Graph, graph
 from invjax.policies.graph import rounds as default_rounds
 from invjax.policies.neural import MLP, activation_fn, as_widths, supplier_cap
 from invjax.policies.policy import Policy, inverse_softplus
@@ -249,11 +249,7 @@ class GNN(nn.Module):
         return _rows(MLP(self.hidden + (1,), act, save, name="output"), flow_edges)[..., 0]
 
 
-INITIAL_FLOW = 1.0  # initial desired flow on every edge, in units of FLOW_UNITS
-# The unit of every edge's desired flow: the scenario's mean store demand (the paper's
-# single scale), or the mean demand of the stores the edge serves (`graph.served`), so
-# that a centre's order starts at its stores' total demand however many it serves.
-FLOW_UNITS = ("store_mean", "served")
+INITIAL_FLOW = 1.0  # initial desired flow on every edge, in mean store demands
 
 
 def split_flows(g: Graph, flows: jnp.ndarray) -> Action:
@@ -266,17 +262,10 @@ def split_flows(g: Graph, flows: jnp.ndarray) -> Action:
 
 
 @functools.cache
-def _gnn(network: Network, hidden, embedding, n_rounds, activation, aggregation, save,
-         flow_unit):
+def _gnn(network: Network, hidden, embedding, n_rounds, activation, aggregation, save):
     g = graph(network)
     net = GNN(g, hidden, embedding, n_rounds, activation, aggregation, save)
     offset = inverse_softplus(INITIAL_FLOW)
-    demand_served = served(network).T  # [stores, flow edges]
-
-    def unit(obs):
-        if flow_unit == "served":
-            return obs.params.demand_mean.astype(jnp.float32) @ demand_served
-        return demand_scale(obs)[:, None]
 
     def inputs(obs):
         return node_inputs(network, obs), edge_lead_times(network, obs)
@@ -289,7 +278,7 @@ def _gnn(network: Network, hidden, embedding, n_rounds, activation, aggregation,
 
     def apply(params, obs: State) -> Action:
         out = net.apply(params, *inputs(obs))
-        desired = jax.nn.softplus(out + offset) * unit(obs)
+        desired = jax.nn.softplus(out + offset) * demand_scale(obs)[:, None]
         flows = feasible_flows(g, desired, node_on_hand(network, obs), supplier_cap(obs))
         return split_flows(g, flows)
 
@@ -304,7 +293,6 @@ def gnn(
     activation: str = "elu",
     aggregation: str = "segment",
     save_activations: bool = False,
-    flow_unit: str = "store_mean",
 ) -> Policy:
     """The GNN policy of SPEC §8 for the problem's network.
 
@@ -319,10 +307,6 @@ def gnn(
       save_activations: keep every layer's output for the backward pass instead of
         recomputing it (the rollout differentiates each period under `jax.checkpoint`);
         same function and gradient, more memory, less time (`benchmarks/gnn.py`).
-      flow_unit: the unit of every edge's desired flow, one of `FLOW_UNITS`:
-        "store_mean" (the paper's, one scale for every edge) or "served" (the mean
-        demand of the stores downstream of the edge; an experiment, see
-        `benchmarks/results/v3_gnn_flow_unit.md`).
 
     Returns:
       A cached `Policy`; its parameters fit every network (same pytree shapes).
@@ -337,12 +321,10 @@ def gnn(
     activation_fn(activation)
     if aggregation not in AGGREGATIONS:
         raise ValueError(f"aggregation: unknown {aggregation!r}; allowed: {list(AGGREGATIONS)}")
-    if flow_unit not in FLOW_UNITS:
-        raise ValueError(f"flow_unit: unknown {flow_unit!r}; allowed: {list(FLOW_UNITS)}")
     if rounds is not None and (isinstance(rounds, bool) or not isinstance(rounds, int)
                                or rounds < 1):
         raise ValueError(f"rounds: must be an integer >= 1 or None, got {rounds!r}")
     (embedding,) = as_widths([embedding], "embedding")
     n_rounds = default_rounds(s.network) if rounds is None else rounds
     return _gnn(s.network, as_widths(hidden, "hidden"), embedding, n_rounds, activation,
-                aggregation, bool(save_activations), flow_unit)
+                aggregation, bool(save_activations))

@@ -120,24 +120,6 @@ def graph(network: Network) -> Graph:
     )
 
 
-@functools.cache
-def served(network: Network) -> np.ndarray:
-    """[flow edges, stores] 1 where the store lies downstream of the edge's destination
-    (itself for a store edge, the location's own for a keep edge): times the store means,
-    the demand each flow edge serves."""
-    below: dict[str, set[int]] = {}
-    stores = {loc.name: i for i, loc in enumerate(network.of_kind("store"))}
-    for name in reversed(network.topological_order()):
-        below[name] = {stores[name]} if name in stores else set().union(
-            *(below[e.destination] for e in network.edges if e.source == name))
-    name_of = {v: k for k, v in _nodes(network)[2].items()}
-    g = graph(network)
-    table = np.zeros((g.n_flow, len(stores)), np.float32)
-    for e in range(g.n_flow):
-        table[e, sorted(below[name_of[int(g.destination[e])]])] = 1.0
-    return table
-
-
 def rounds(network: Network) -> int:
     """Message-passing rounds (SPEC §8): one per stage on a serial chain (upstream
     stages + 1), otherwise the number of locations before a store on the longest
