@@ -36,7 +36,7 @@ def _simulate(problem, policy, params, key, n, periods, ignore):
     return float(result.mean_cost), float(half)
 
 
-def _transshipment_policy(problem):
+def transshipment_relaxation(problem):
     """Store base-stock from the bound's relaxation: stores at their newsvendor level over
     L+1 periods, the centre at the system level over L+L_c+1 periods."""
     p = problem.params
@@ -91,7 +91,7 @@ def main(argv=None):
         value = optimal.cost(problem)
         solve_seconds = time.perf_counter() - start
         if name == "transshipment":
-            policy, params = _transshipment_policy(problem)
+            policy, params = transshipment_relaxation(problem)
             structured = "base_stock_allocation (relaxation levels)"
         else:
             policy, params = optimal.policy(problem)
