@@ -85,8 +85,10 @@ def markdown(records: list[dict], gnn: dict) -> str:
                  if s in cells else "" for s in STARTS]
         best = min(r["test_cost"] for r in cells.values())
         other = gnn.get(size)
-        versus = "" if other is None else f"{100 * (other / best - 1):+.2f}%"
-        net = "" if other is None else f"{v3_study.format_cost(other)} ({100 * (other / bound - 1):+.2f}%)"
+        net = versus = ""
+        if other is not None:
+            net = f"{v3_study.format_cost(other)} ({100 * (other / bound - 1):+.2f}%)"
+            versus = f"{100 * (other / best - 1):+.2f}%"
         lines.append(f"| {size} | {bound:.3f} | " + " | ".join(shown) + f" | {net} | {versus} |")
     return "\n".join(lines) + "\n"
 
