@@ -234,6 +234,19 @@ def chosen_cells(args) -> list[tuple]:
     return cells
 
 
+def save_record(path: pathlib.Path, record: dict, key: tuple[str, ...]) -> list[dict]:
+    """Adds `record` to the JSON list at `path`, replacing the one with the same `key`
+    fields, and returns the list. Read just before writing, written whole under another
+    name first: other programs may be running other cells of the grid."""
+    records = json.loads(path.read_text()) if path.exists() else []
+    same = lambda r: all(r[k] == record[k] for k in key)  # noqa: E731
+    records = [r for r in records if not same(r)] + [record]
+    partial = path.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(json.dumps(records, indent=1))
+    partial.replace(path)
+    return records
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", choices=list(FAMILIES), help="families")
@@ -272,17 +285,9 @@ def main(argv=None) -> None:
     for family, size, policy, n_train in chosen_cells(args):
         record = run_cell(family, size, policy, n_train, args.steps, tuple(args.test),
                           cell_key(family, size, policy, n_train), overrides)
-        key = (family, size, policy, n_train)
-        # Read just before writing: other programs may be running other cells of the grid.
-        records = json.loads(path.read_text()) if path.exists() else []
-        records = [r for r in records
-                   if (r["family"], r["size"], r["policy"], r["n_train_scenarios"]) != key]
-        records.append(record)
+        records = save_record(path, record, ("family", "size", "policy", "n_train_scenarios"))
         print(f"{family} {size} {policy} @{n_train}: {record['test_cost']:.4f} "
               f"({record['steps']} steps, {record['seconds']:.0f} s)", flush=True)
-        partial = path.with_suffix(f".{os.getpid()}.tmp")  # others never read half a file
-        partial.write_text(json.dumps(records, indent=1))
-        partial.replace(path)
         (out / f"{args.name}.md").write_text(markdown(records))
 
 

@@ -123,9 +123,7 @@ def main(argv=None) -> None:
             print(f"{FAMILY} {size} {start}: {record['test_cost']:.4f} "
                   f"({record['gap_pct']:+.2f}%, {record['steps']} steps, "
                   f"{record['seconds']:.0f} s)", flush=True)
-            records = json.loads(path.read_text()) if path.exists() else []
-            records = [r for r in records if (r["size"], r["start"]) != (size, start)]
-            path.write_text(json.dumps(records + [record], indent=1))
+            v3_study.save_record(path, record, ("size", "start"))
     records = json.loads(path.read_text()) if path.exists() else []
     (out / f"{args.name}.md").write_text(
         markdown(records, gnn_cells(v3_study.RESULTS / "v3_study.json")))
