@@ -112,10 +112,14 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if any(n < 1 for n in args.test) or (args.epochs is not None and args.epochs < 1):
         parser.error("--test and --epochs take positive integers")
+    sizes = v3_study.FAMILIES[FAMILY][2]
+    if args.sizes and not set(args.sizes) <= set(sizes):
+        parser.error(f"--sizes: not a v3 transshipment size {sorted(set(args.sizes) - set(sizes))}"
+                     f"; allowed: {list(sizes)}")
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{args.name}.json"
-    for size in v3_study.FAMILIES[FAMILY][2]:
+    for size in sizes:
         if args.sizes and size not in args.sizes:
             continue
         for start in args.starts:

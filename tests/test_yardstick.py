@@ -43,5 +43,6 @@ def test_relaxation_start_trains_from_the_relaxation_levels(tmp_path):
         r["test_cost"] for r in records.values())})
     assert "| 3 |" in table and "+10.00%" in table
     assert "| 3 |" in yardstick.markdown(list(records.values()), {})  # no GNN cell
-    with pytest.raises(SystemExit):
-        yardstick.main(["--epochs", "0"])
+    for bad in (["--epochs", "0"], ["--sizes", "7"], ["--test", "0", "10", "2"]):
+        with pytest.raises(SystemExit):
+            yardstick.main(bad)
