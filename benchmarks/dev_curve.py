@@ -26,7 +26,6 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     v3_study.add_cell_arguments(parser)
     parser.add_argument("--every", type=int, default=50, help="epochs between dev costs")
-    parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE")
     args = parser.parse_args(argv)
     if min(args.every, args.steps, args.scenarios, args.size) < 1:
         parser.error("size, --scenarios, --steps and --every must be >= 1")

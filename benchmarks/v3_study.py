@@ -210,13 +210,15 @@ def cell_key(family: str, size: int, policy: str, n_train: int):
 
 
 def add_cell_arguments(parser: argparse.ArgumentParser) -> None:
-    """FAMILY SIZE POLICY [--scenarios N] [--steps N]: one cell of the grid, for the
-    scripts that look inside one (`dev_curve`, `cost_by_period`)."""
+    """FAMILY SIZE POLICY [--scenarios N] [--steps N] [--set FIELD=VALUE ...]: one cell
+    of the grid, for the scripts that look inside one (`dev_curve`, `cost_by_period`)."""
     parser.add_argument("family", choices=list(FAMILIES))
     parser.add_argument("size", type=int)
     parser.add_argument("policy", choices=list(POLICIES))
     parser.add_argument("--scenarios", type=int, default=128)
     parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
+                        help="as v3_study --set, e.g. learning_rate=3e-4 \"dev=[128, 500, 100]\"")
 
 
 def chosen_cells(args) -> list[tuple]:
