@@ -65,12 +65,16 @@ def worst_scenario(per_store: np.ndarray, actions, settled: np.ndarray) -> dict:
     per destination kind (orders, shipments) in the last `LAST` periods, which shows
     whether it settled at a high cost or cycles."""
     worst = int(np.argmax(settled))
-    inflows = {kind: np.asarray(flows)[worst, -LAST:].sum(-1).round(2).tolist()
+    inflows = {kind: _rounded(np.asarray(flows)[worst, -LAST:].sum(-1))
                for kind, flows in actions._asdict().items()
                if flows is not None and np.shape(flows)[-1]}
     return {"scenario": worst, "settled_cost": float(settled[worst]),
-            "last_periods_cost": per_store[worst, -LAST:].round(2).tolist(),
+            "last_periods_cost": _rounded(per_store[worst, -LAST:]),
             "last_periods_inflow": inflows}
+
+
+def _rounded(x: np.ndarray) -> list[float]:
+    return [round(float(v), 2) for v in x]
 
 
 def cost_by_period(family: str, size: int, policy: str, scenarios: int, steps: int,
@@ -101,6 +105,10 @@ def _with(overrides: dict | None) -> str:
     return " with " + ", ".join(f"{k} = {v}" for k, v in overrides.items()) if overrides else ""
 
 
+def _listed(values: list[float]) -> str:
+    return "[" + ", ".join(f"{v:.1f}" for v in values) + "]"
+
+
 def markdown(record: dict) -> str:
     r = record
     n, periods = r["test"]
@@ -119,11 +127,11 @@ def markdown(record: dict) -> str:
     if "worst" in r:  # records written before these fields lack them
         w = r["worst"]
         share = 100 * r["share_above_twice_median"]
-        inflows = "; ".join(f"{k} {v}" for k, v in w["last_periods_inflow"].items())
+        inflows = "; ".join(f"{k} {_listed(v)}" for k, v in w["last_periods_inflow"].items())
         lines += [f"Scenarios at over twice the median: {share:.1f}%. The worst (scenario "
                   f"{w['scenario']}, {v3_study.format_cost(w['settled_cost'])}) in its last "
                   f"{len(w['last_periods_cost'])} periods: cost per store "
-                  f"{w['last_periods_cost']}; total inflow into {inflows}."]
+                  f"{_listed(w['last_periods_cost'])}; total inflow into {inflows}."]
     lines.append("")
     return "\n".join(lines)
 

@@ -272,6 +272,7 @@ def test_invalid_cost_parameters():
     ("schedule", "linear", ["'linear'", "allowed", "cosine"]),
     ("loss_periods", "warmup", ["'warmup'", "allowed", "after_warmup"]),
     ("backprop_periods", 0, ["greater than or equal to 1"]),
+    ("train_start_scale", 0.0, ["greater than 0"]),
     ("backprop_periods", {"backprop_periods": 25, "estimator": "reinforce"},
      ["25", "allowed: None", "'reinforce'"]),
     ("train", [1024, 50], ["trainer.train[2]", "required"]),

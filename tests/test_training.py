@@ -1,6 +1,8 @@
 """HDPO training: reaches the closed-form optimum, improves a one_warehouse policy, trains
 seeds in one program, resumes exactly, and stops cleanly on a NaN loss."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -176,3 +178,25 @@ def test_summary_reports_what_optimal_knows(setting, policy, bound):
     else:
         assert summary["optimum"] == known.cost and summary["optimum_is_bound"] is bound
         assert summary["gap_pct"] == pytest.approx(100 * (summary["test_cost"] / known.cost - 1))
+
+
+def test_train_start_scale_scales_the_training_starts_only():
+    """`trainer.train_start_scale` multiplies the training traces' initial store vectors;
+    their demand, the warehouses' empty start and the dev split stay as sampled, and the
+    default 1 is the SPEC's U(0, 1) x mean sample itself."""
+    problem = invjax.settings.make("transshipment", n_stores=3)
+    policy = invjax.policies.make("vanilla", problem, hidden=[4])
+    config = TrainConfig(batch_size=8, train=(16, 10, 2), dev=(8, 12, 2))
+    key = jax.random.key(3)  # the same key three times: clones (key-reuse checking)
+    base = make_train(problem, policy, config).data(jax.random.clone(key))
+    scaled = make_train(problem, policy, dataclasses.replace(config, train_start_scale=3.0)
+                        ).data(jax.random.clone(key))
+    want = invjax.scenarios.sample(problem, jax.random.split(key)[0], *config.train)
+    np.testing.assert_array_equal(base["train"].store_inventory, want.store_inventory)
+    np.testing.assert_allclose(scaled["train"].store_inventory,
+                               3.0 * np.asarray(want.store_inventory), rtol=1e-6)
+    assert float(np.asarray(want.store_inventory).min()) >= 0
+    for field in ("demand", "warehouse_inventory"):
+        np.testing.assert_array_equal(getattr(scaled["train"], field), getattr(want, field))
+    for a, b in zip(jax.tree.leaves(base["dev"]), jax.tree.leaves(scaled["dev"])):
+        np.testing.assert_array_equal(a, b)
