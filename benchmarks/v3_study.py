@@ -177,7 +177,21 @@ def markdown(records: list[dict]) -> str:
               "dev cost: the policy drifts off over the test's longer horizon; below it: the "
               "dev horizon's start-up periods weighed on the dev cost. Cells run before "
               "this check have no dev cost recorded.", ""]
-    return "\n".join(lines)
+    return "\n".join(lines + _overridden(records))
+
+
+def _overridden(records: list[dict]) -> list[str]:
+    """A line naming the cells trained with `--set` overrides, grouped by override."""
+    groups: dict[tuple, list[int]] = {}
+    for r in records:
+        if r.get("overrides"):  # None or {} in cells run without
+            text = ", ".join(f"{k} = {v}" for k, v in r["overrides"].items())
+            groups.setdefault((r["family"], r["policy"], text), []).append(r["size"])
+    if not groups:
+        return []
+    named = "; ".join(f"{family} {policy} at size {', '.join(map(str, sorted(sizes)))}: {text}"
+                      for (family, policy, text), sizes in groups.items())
+    return [f"Cells trained with `--set` overrides: {named}.", ""]
 
 
 def _cell(r: dict, best: float) -> str:

@@ -109,6 +109,18 @@ def test_table_marks_a_cell_whose_test_departs_from_its_dev_cost():
     assert "| 50 | 1.5e+07 (+2.3e+08% optimum; dev 8.500: test +1.76e+08%) |" in table
     assert "| 3 | 8.600 (+31.70% optimum) |" in table
     assert "| 10 | 8.600 (+31.70% optimum) |" in table
+    assert "overrides" not in table
+
+
+def test_table_names_the_cells_trained_with_overrides():
+    record = {"family": "transshipment", "size": 10, "policy": "gnn", "n_train_scenarios": 128,
+              "test_cost": 9.0, "reference": 8.9, "reference_kind": "bound", "gap_pct": 1.1,
+              "steps": 1000, "test": [8, 10, 5], "device": "cpu",
+              "overrides": {"train_start_scale": 4}}
+    table = v3_study.markdown([record, {**record, "size": 3}, {**record, "size": 20,
+                                                                "overrides": None}])
+    assert table.rstrip().endswith("Cells trained with `--set` overrides: transshipment gnn "
+                                   "at size 3, 10: train_start_scale = 4.")
 
 
 def test_dev_curve_prints_the_cell_curve(capsys):
