@@ -102,7 +102,7 @@ def cost_by_period(family: str, size: int, policy: str, scenarios: int, steps: i
 
 
 def _with(overrides: dict | None) -> str:
-    return " with " + ", ".join(f"{k} = {v}" for k, v in overrides.items()) if overrides else ""
+    return f" with {v3_study.format_overrides(overrides)}" if overrides else ""
 
 
 def _listed(values: list[float]) -> str:
@@ -147,12 +147,7 @@ def main(argv=None) -> None:
         parser.error("size, --scenarios, --steps and --test must be >= 1")
     if args.test[1] < 4:
         parser.error("--test: T must be >= 4 (the spread is taken after period T / 4)")
-    try:
-        overrides = v3_study.trainer_overrides(args.set)
-        run_config.build(v3_study.cell_config(args.family, args.size, args.policy,
-                                              args.scenarios, args.steps, (8, 8, 0), overrides))
-    except ValueError as error:  # a bad --set, named, before any training
-        parser.error(str(error))
+    overrides, _ = v3_study.built_cell(parser, args, (8, 8, 0))  # a bad --set: before training
     record = cost_by_period(args.family, args.size, args.policy, args.scenarios,
                             args.steps, tuple(args.test), overrides)
     out = pathlib.Path(args.out)

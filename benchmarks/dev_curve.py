@@ -18,7 +18,6 @@ import jax
 import numpy as np
 
 from benchmarks import v3_study
-from invjax.train import run_config
 from invjax.train.hdpo import make_train
 
 
@@ -29,16 +28,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if min(args.every, args.steps, args.scenarios, args.size) < 1:
         parser.error("size, --scenarios, --steps and --every must be >= 1")
-    try:
-        overrides = v3_study.trainer_overrides(args.set)
-    except ValueError as error:
-        parser.error(str(error))
-    config = v3_study.cell_config(args.family, args.size, args.policy, args.scenarios,
-                                  args.steps, (256, 200, 50), overrides)
-    try:
-        problem, policy, train_config = run_config.build(config)
-    except ValueError as error:  # one line naming the field, from the config schema
-        parser.error(str(error))
+    _, (problem, policy, train_config) = v3_study.built_cell(parser, args, (256, 200, 50))
     print({k: getattr(train_config, k) for k in ("learning_rate", "clip_norm", "train", "dev",
                                                  "loss_periods", "backprop_periods")})
     trainer = make_train(problem, policy, train_config)

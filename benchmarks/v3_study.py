@@ -180,12 +180,17 @@ def markdown(records: list[dict]) -> str:
     return "\n".join(lines + _overridden(records))
 
 
+def format_overrides(overrides: dict) -> str:
+    """{"dev": [128, 500, 100], "learning_rate": 3e-4} -> "dev = [128, 500, 100], ..."."""
+    return ", ".join(f"{k} = {v}" for k, v in overrides.items())
+
+
 def _overridden(records: list[dict]) -> list[str]:
     """A line naming the cells trained with `--set` overrides, grouped by override."""
     groups: dict[tuple, list[int]] = {}
     for r in records:
         if r.get("overrides"):  # None or {} in cells run without
-            text = ", ".join(f"{k} = {v}" for k, v in r["overrides"].items())
+            text = format_overrides(r["overrides"])
             groups.setdefault((r["family"], r["policy"], text), []).append(r["size"])
     if not groups:
         return []
@@ -233,6 +238,17 @@ def add_cell_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
                         help="as v3_study --set, e.g. learning_rate=3e-4 \"dev=[128, 500, 100]\"")
+
+
+def built_cell(parser: argparse.ArgumentParser, args, test: tuple) -> tuple[dict, tuple]:
+    """(`--set` overrides, run_config.build of the cell) from `add_cell_arguments`'
+    arguments; a bad `--set` ends the program with the error naming it, before any run."""
+    try:
+        overrides = trainer_overrides(args.set)
+        return overrides, run_config.build(cell_config(
+            args.family, args.size, args.policy, args.scenarios, args.steps, test, overrides))
+    except ValueError as error:  # one line naming the field, from the config schema
+        parser.error(str(error))
 
 
 def chosen_cells(args) -> list[tuple]:

@@ -110,14 +110,18 @@ def sample_demand(problem: Problem, key: jax.Array, n: int, periods: int) -> jnp
 
 
 def sample(
-    problem: Problem, key: jax.Array, n: int, periods: int, ignore_periods: int = 0
+    problem: Problem, key: jax.Array, n: int, periods: int, ignore_periods: int = 0,
+    start_scale: float = 1.0,
 ) -> Scenarios:
     """Samples `n` scenarios of `periods` periods, reproducibly from `key`.
 
-    Initial store vectors: every slot ~ U(0, 1) x that store's empirical mean demand;
+    Initial store vectors: every slot ~ U(0, start_scale) x that store's empirical mean
+    demand (SPEC §3: start_scale 1; `TrainConfig.train_start_scale` for training traces);
     warehouses and echelons start empty (SPEC §3).
     """
     _check_sizes(n, periods, ignore_periods)
+    if not start_scale > 0:
+        raise ValueError(f"start_scale: {start_scale!r}; allowed: a number > 0")
     k_demand, k_init = jax.random.split(key)
     demand = sample_demand(problem, k_demand, n, periods)
     s = problem.structure
@@ -125,7 +129,7 @@ def sample(
     u = jax.random.uniform(k_init, (n, s.n_stores, s.store_slots))
     return Scenarios(
         demand=demand,
-        store_inventory=u * store_mean[None, :, None],
+        store_inventory=u * store_mean[None, :, None] * start_scale,
         warehouse_inventory=jnp.zeros((n, s.n_warehouses, s.warehouse_slots)),
         echelon_inventory=jnp.zeros((n, s.n_echelons, s.echelon_slots)),
         params=per_scenario(problem.params, n),

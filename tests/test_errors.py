@@ -233,6 +233,13 @@ def test_policy_setting_mismatch(policy, setting):
         assert setting in str(info.value)
 
 
+def test_sample_start_scale_must_be_positive():
+    problem = small("one_store_backlogged")
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match=r"^start_scale: .*allowed: a number > 0"):
+            invjax.scenarios.sample(problem, jax.random.key(0), 2, 4, start_scale=bad)
+
+
 def test_ignore_periods_not_below_periods():
     problem = small("one_store_backlogged")
     store, _, _ = inventories(problem, 2)

@@ -233,10 +233,9 @@ def make_train(problem: Problem, policy, config: TrainConfig = TrainConfig(),
 def _data(setup: _Setup, key) -> dict:
     k_train, k_dev = jax.random.split(key)
     config = setup.config
-    train = sample(setup.problem, k_train, *config.train)
-    train = train.replace(store_inventory=train.store_inventory * config.train_start_scale)
     return setup.shard({
-        "train": train,
+        "train": sample(setup.problem, k_train, *config.train,
+                        start_scale=config.train_start_scale),
         "dev": sample(setup.problem, k_dev, *config.dev),
     })
 
