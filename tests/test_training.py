@@ -196,6 +196,10 @@ def test_train_start_scale_scales_the_training_starts_only():
     np.testing.assert_allclose(scaled["train"].store_inventory,
                                3.0 * np.asarray(want.store_inventory), rtol=1e-6)
     assert float(np.asarray(want.store_inventory).min()) >= 0
+    # From the SPEC, in NumPy: every slot in [0, 3 x the store's empirical mean demand).
+    mean = np.asarray(scaled["train"].demand).mean(axis=(0, 1))
+    ratio = np.asarray(scaled["train"].store_inventory) / mean[None, :, None]
+    assert ratio.min() >= 0 and ratio.max() < 3 and ratio.max() > 2  # 96 draws
     for field in ("demand", "warehouse_inventory"):
         np.testing.assert_array_equal(getattr(scaled["train"], field), getattr(want, field))
     for a, b in zip(jax.tree.leaves(base["dev"]), jax.tree.leaves(scaled["dev"])):
