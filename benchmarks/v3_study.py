@@ -5,7 +5,7 @@ network family the authors ran.
     python -m benchmarks.v3_study [--only FAMILY ...] [--sizes N ...] [--scenarios N ...]
                                   [--policies NAME ...] [--steps N] [--test N T WARM]
                                   [--quick] [--out DIR] [--name NAME]
-                                  [--set trainer_field=value ...]
+                                  [--set trainer_field=value ...] [--seed N]
 
 Every cell starts from the shipped run configuration of (setting, policy)
 (`invjax/configs/`: the paper's nets, learning rates and clipping), trains
@@ -21,7 +21,8 @@ several programs at once (on a small CPU, one per core with
 `XLA_FLAGS=--xla_cpu_multi_thread_eigen=false` and `taskset`: the GNN's small-batch
 steps barely use a second thread). `--set` overrides trainer fields of every cell, and
 `--set policy.OPTION=VALUE` a policy option (an experiment, written under its own
-`--name`; each record names its overrides).
+`--name`; each record names its overrides). `--seed N` trains every cell again from
+another key (seed 0 is the committed tables'); each seed is a column of its own.
 """
 
 from __future__ import annotations
@@ -120,14 +121,16 @@ def cell_config(family: str, size: int, policy: str, n_train: int, steps: int,
 
 
 def run_cell(family: str, size: int, policy: str, n_train: int, steps: int, test: tuple,
-             key, overrides: dict | None = None) -> dict:
+             overrides: dict | None = None, seed: int = 0) -> dict:
     config = cell_config(family, size, policy, n_train, steps, test, overrides)
     problem, policy_fn, train_config = run_config.build(config)
+    key = cell_key(family, size, policy, n_train, seed)
     state, cost, seconds = train_and_test(problem, policy_fn, train_config, key)
     known = optimal.known(problem)
     best_dev = float(state.best_dev)
     return {
         "family": family, "size": size, "policy": policy, "n_train_scenarios": n_train,
+        "seed": seed,
         "test_cost": cost, "best_dev": best_dev if math.isfinite(best_dev) else None,
         # a test cost far from the dev cost: the dev periods missed the long-run cost
         "warnings": dev_test_warnings(cost, best_dev),
@@ -160,13 +163,14 @@ def markdown(records: list[dict]) -> str:
         rows = [r for r in records if r["family"] == family]
         if not rows:
             continue
-        columns = sorted({(r["policy"], r["n_train_scenarios"]) for r in rows})
+        columns = sorted({_column(r) for r in rows})
         steps = sorted({r["steps"] for r in rows})
         lines += [f"## {family} (size: {FAMILIES[family][1]}; steps {steps})", "",
-                  "| size | " + " | ".join(f"{p} @ {n}" for p, n in columns) + " |",
+                  "| size | " + " | ".join(f"{p} @ {n}" + (f" seed {k}" if k else "")
+                                           for p, n, k in columns) + " |",
                   "|---" * (len(columns) + 1) + "|"]
         for size in sorted({r["size"] for r in rows}):
-            cells = {(r["policy"], r["n_train_scenarios"]): r for r in rows if r["size"] == size}
+            cells = {_column(r): r for r in rows if r["size"] == size}
             best = min(r["test_cost"] for r in cells.values())
             shown = [_cell(cells[c], best) if c in cells else "" for c in columns]
             lines.append(f"| {size} | " + " | ".join(shown) + " |")
@@ -194,7 +198,8 @@ def _overridden(records: list[dict]) -> list[str]:
             groups.setdefault((r["family"], r["policy"], text), []).append(r["size"])
     if not groups:
         return []
-    named = "; ".join(f"{family} {policy} at size {', '.join(map(str, sorted(sizes)))}: {text}"
+    named = "; ".join(f"{family} {policy} at size {', '.join(map(str, sorted(set(sizes))))}: "
+                      f"{text}"
                       for (family, policy, text), sizes in groups.items())
     return [f"Cells trained with `--set` overrides: {named}.", ""]
 
@@ -220,9 +225,10 @@ def _percent(fraction: float) -> str:
     return f"{100 * fraction:+.2f}%" if abs(fraction) < 100 else f"{100 * fraction:+.3g}%"
 
 
-def cell_key(family: str, size: int, policy: str, n_train: int):
-    """A key that names the cell, so a cell rerun alone trains as it did in the grid."""
-    key = jax.random.key(0)
+def cell_key(family: str, size: int, policy: str, n_train: int, seed: int = 0):
+    """A key that names the cell and seed, so a cell rerun alone trains as it did in the
+    grid."""
+    key = jax.random.key(seed)
     for part in (list(FAMILIES).index(family), size, POLICIES.index(policy), n_train):
         key = jax.random.fold_in(key, part)
     return key
@@ -266,12 +272,24 @@ def chosen_cells(args) -> list[tuple]:
     return cells
 
 
+RECORD_KEY = ("family", "size", "policy", "n_train_scenarios", "seed")  # a table's cell
+
+
+def _field(record: dict, name: str):
+    """A record's field; records written before `--seed` existed are seed 0."""
+    return record.get(name, 0 if name == "seed" else None)
+
+
+def _column(record: dict) -> tuple:
+    return record["policy"], record["n_train_scenarios"], _field(record, "seed")
+
+
 def save_record(path: pathlib.Path, record: dict, key: tuple[str, ...]) -> list[dict]:
     """Adds `record` to the JSON list at `path`, replacing the one with the same `key`
     fields, and returns the list. Read just before writing, written whole under another
     name first: other programs may be running other cells of the grid."""
     records = json.loads(path.read_text()) if path.exists() else []
-    same = lambda r: all(r[k] == record[k] for k in key)  # noqa: E731
+    same = lambda r: all(_field(r, k) == _field(record, k) for k in key)  # noqa: E731
     records = [r for r in records if not same(r)] + [record]
     partial = path.with_suffix(f".{os.getpid()}.tmp")
     partial.write_text(json.dumps(records, indent=1))
@@ -294,6 +312,8 @@ def main(argv=None) -> None:
     parser.add_argument("--name", default="v3_study")
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
                         help="trainer fields of every cell, e.g. backprop_periods=25")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="folded into every cell's key (0: the committed tables' keys)")
     args = parser.parse_args(argv)
     try:
         overrides = trainer_overrides(args.set)
@@ -316,9 +336,9 @@ def main(argv=None) -> None:
             parser.error(str(error))
     for family, size, policy, n_train in chosen_cells(args):
         record = run_cell(family, size, policy, n_train, args.steps, tuple(args.test),
-                          cell_key(family, size, policy, n_train), overrides)
-        records = save_record(path, record, ("family", "size", "policy", "n_train_scenarios"))
-        print(f"{family} {size} {policy} @{n_train}: {record['test_cost']:.4f} "
+                          overrides, args.seed)
+        records = save_record(path, record, RECORD_KEY)
+        print(f"{family} {size} {policy} @{n_train} seed {args.seed}: {record['test_cost']:.4f} "
               f"({record['steps']} steps, {record['seconds']:.0f} s)", flush=True)
         (out / f"{args.name}.md").write_text(markdown(records))
 

@@ -57,9 +57,10 @@ def test_set_overrides_trainer_fields_and_rejects_what_is_not_one():
 
 
 def test_cells_have_their_own_keys():
-    data = [jax.random.key_data(v3_study.cell_key("serial_chain", 3, policy, n))
-            for policy, n in (("gnn", 128), ("gnn", 1024), ("vanilla", 128))]
-    assert len({tuple(np.asarray(d).ravel()) for d in data}) == 3
+    data = [jax.random.key_data(v3_study.cell_key("serial_chain", 3, policy, n, seed))
+            for policy, n, seed in (("gnn", 128, 0), ("gnn", 1024, 0), ("vanilla", 128, 0),
+                                    ("gnn", 128, 1))]
+    assert len({tuple(np.asarray(d).ravel()) for d in data}) == 4
     again = jax.random.key_data(v3_study.cell_key("serial_chain", 3, "gnn", 128))
     np.testing.assert_array_equal(again, data[0])
 
@@ -80,10 +81,26 @@ def test_quick_run_writes_records_and_table(tmp_path):
         assert r["warnings"] == dev_test_warnings(r["test_cost"], r["best_dev"])
     table = (tmp_path / "v3_study.md").read_text()
     assert "## independent_stores" in table and "Authors: over 6.53" in table
-    # A rerun of one cell replaces it and keeps the other.
-    v3_study.main(["--quick", "--only", "independent_stores", "--policies", "gnn",
-                   "--out", str(tmp_path)])
-    assert len(json.loads((tmp_path / "v3_study.json").read_text())) == 2
+    # Another seed is a cell, and a column, of its own.
+    v3_study.main(["--quick", "--only", "independent_stores", "--policies", "vanilla",
+                   "--seed", "1", "--out", str(tmp_path)])
+    cost = {(r["policy"], r["seed"]): r["test_cost"]
+            for r in json.loads((tmp_path / "v3_study.json").read_text())}
+    assert sorted(cost) == [("gnn", 0), ("vanilla", 0), ("vanilla", 1)]
+    assert cost["vanilla", 0] != cost["vanilla", 1]  # another key: other data and weights
+    assert "| gnn @ 128 | vanilla @ 128 | vanilla @ 128 seed 1 |" in (
+        tmp_path / "v3_study.md").read_text()
+
+
+def test_a_rerun_cell_replaces_its_record(tmp_path):
+    path = tmp_path / "cells.json"
+    cell = {"family": "serial_chain", "size": 3, "policy": "gnn", "n_train_scenarios": 128}
+    v3_study.save_record(path, {**cell, "test_cost": 1.0}, v3_study.RECORD_KEY)  # no seed: 0
+    v3_study.save_record(path, {**cell, "seed": 1, "test_cost": 2.0}, v3_study.RECORD_KEY)
+    records = v3_study.save_record(path, {**cell, "seed": 0, "test_cost": 3.0},
+                                   v3_study.RECORD_KEY)
+    assert sorted((r.get("seed"), r["test_cost"]) for r in records) == [(0, 3.0), (1, 2.0)]
+    assert json.loads(path.read_text()) == records
 
 
 def test_table_marks_a_diverged_cell():
@@ -117,10 +134,11 @@ def test_table_names_the_cells_trained_with_overrides():
               "test_cost": 9.0, "reference": 8.9, "reference_kind": "bound", "gap_pct": 1.1,
               "steps": 1000, "test": [8, 10, 5], "device": "cpu",
               "overrides": {"train_start_scale": 4}}
-    table = v3_study.markdown([record, {**record, "size": 3}, {**record, "size": 20,
-                                                                "overrides": None}])
+    table = v3_study.markdown([record, {**record, "size": 3}, {**record, "seed": 1},
+                               {**record, "size": 20, "overrides": None}])
     assert table.rstrip().endswith("Cells trained with `--set` overrides: transshipment gnn "
-                                   "at size 3, 10: train_start_scale = 4.")
+                                   "at size 3, 10: train_start_scale = 4.")  # 10 named once
+    assert "| gnn @ 128 | gnn @ 128 seed 1 |" in table
 
 
 def test_dev_curve_prints_the_cell_curve(capsys):
