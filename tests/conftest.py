@@ -2,7 +2,6 @@
 
 - JAX: key-reuse checking on for the whole session (float32 default); one persistent
   compilation cache per session, shared by the xdist workers and the notebook kernels.
-- Order: the longest tests first, for the balance of the xdist workers.
 - Hypothesis: a "ci" profile (no deadline, few examples; CI has 2 cores).
 - Helpers (imported by the test modules with `from conftest import ...`): the small
   benchmark instances, random per-scenario parameters, states and demands, and the
@@ -37,20 +36,6 @@ jax.config.update("jax_persistent_cache_min_compile_time_secs",
                   float(os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]))
 
 jax.config.update("jax_debug_key_reuse", True)
-
-# The longest tests (20-60 s: a notebook, a training, a subprocess) start first, so that
-# an xdist worker is not left running one of them at the end while the other idles.
-LONGEST_FIRST = (
-    "test_notebooks.py::test_runs_small", "test_v3_study.py::test_quick_run",
-    "test_gnn.py::test_short_training", "test_paper_tables.py::test_quick_tables",
-    "test_cli.py::test_train_then_evaluate", "test_parallel.py::",
-    "test_training.py::test_symmetry_aware_improves",
-)
-
-
-def pytest_collection_modifyitems(items):
-    items.sort(key=lambda item: not any(name in item.nodeid for name in LONGEST_FIRST))
-
 
 settings.register_profile(
     "ci",
