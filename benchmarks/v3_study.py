@@ -321,6 +321,8 @@ def main(argv=None) -> None:
         parser.error(str(error))
     if args.steps < 1:
         parser.error("--steps must be >= 1")
+    if not 0 <= args.seed < 2**32:  # jax.random.key's range; beyond it an OverflowError
+        parser.error(f"--seed: {args.seed}; allowed: an integer in [0, 2**32)")
     if any(n < 1 for n in args.scenarios) or any(n < 1 for n in args.test):
         parser.error("--scenarios and --test take positive integers")
     if args.quick:

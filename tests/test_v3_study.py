@@ -56,6 +56,13 @@ def test_set_overrides_trainer_fields_and_rejects_what_is_not_one():
                            "--set", bad])
 
 
+@pytest.mark.parametrize("seed", ["-1", str(2**32), "one"])
+def test_a_bad_seed_is_named_before_any_cell_trains(seed, capsys):
+    with pytest.raises(SystemExit):
+        v3_study.main(["--quick", "--seed", seed])
+    assert "--seed" in capsys.readouterr().err
+
+
 def test_cells_have_their_own_keys():
     data = [jax.random.key_data(v3_study.cell_key("serial_chain", 3, policy, n, seed))
             for policy, n, seed in (("gnn", 128, 0), ("gnn", 1024, 0), ("vanilla", 128, 0),
