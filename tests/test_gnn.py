@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import make_instance
 from random_networks import problem_on, random_network
-from test_policies_networks import _assert_feasible, _permuted, _rollout_actions
+from test_policies_networks import _assert_feasible, _permuted, _random_params, _rollout_actions
 
 import invjax
 from invjax import settings
@@ -29,7 +29,7 @@ def test_relabelling_stores_relabels_their_flows(instance):
     perm = np.random.default_rng(1).permutation(problem.structure.n_stores)
     structure, edge_perm = _permuted(problem, perm)
     policy, moved_policy = gnn(problem), gnn(structure)
-    params = jax.jit(policy.init)(jax.random.key(3))
+    params = _random_params(policy, 3)
     moved_apply = jax.jit(moved_policy.apply)
     for state, action in _rollout_actions(problem, policy, params, jax.random.key(4))[::2]:
         p = state.params
@@ -52,7 +52,7 @@ def test_flows_never_exceed_the_suppliers_on_hand_on_random_networks(seed):
     rng = np.random.default_rng(seed)
     problem = problem_on(random_network(rng), rng, lost_demand=bool(seed % 2))
     policy = gnn(problem)
-    params = policy.init(jax.random.key(seed))
+    params = _random_params(policy, seed)
     for state, action in _rollout_actions(problem, policy, params, jax.random.key(seed + 50)):
         _assert_feasible(problem.structure.network, state, action)
 
@@ -71,7 +71,7 @@ def test_parameters_do_not_depend_on_the_network_size(family):
     small, large = settings.make(small_name, **small_kw), settings.make(large_name, **large_kw)
     assert large.structure.n_stores > small.structure.n_stores
     params = gnn(small).init(jax.random.key(0))
-    assert _shapes(params) == _shapes(gnn(large).init(jax.random.key(0)))
+    assert _shapes(params) == _shapes(jax.eval_shape(gnn(large).init, jax.random.key(0)))
     # The small network's parameters run the large network.
     sc = invjax.scenarios.sample(large, jax.random.key(1), 8, 6)
     cost = invjax.simulate(large, gnn(large), params, sc).mean_cost
@@ -130,7 +130,9 @@ def _numpy_gnn(network, params, nodes, lead, on_hand, scale, cap, n_rounds):
         mine = [k for k in range(n_edges) if g.source[k] == v and g.destination[k] != n_nodes - 1]
         if not mine:
             continue
-        ratio = np.maximum(on_hand[:, v], 0) / (desired[:, mine].sum(-1) + 1e-15)
+        total = desired[:, mine].sum(-1)
+        ratio = np.divide(np.maximum(on_hand[:, v], 0), total, out=np.zeros_like(total),
+                          where=total > 0)
         ratio = ratio if g.exact[v] else np.minimum(1.0, ratio)
         flows[:, mine] = desired[:, mine] * ratio[:, None]
     return flows[:, :g.n_supply]

@@ -19,7 +19,7 @@ import invjax
 from conftest import make_instance, random_params, random_scenarios
 from invjax.dynamics import complete_action
 from invjax.network import SUPPLIER
-from invjax.policies.policy import allocate
+from invjax.policies.policy import allocate, proportional_allocation
 from random_networks import problem_on, random_network
 
 N, PERIODS = 8, 12
@@ -175,6 +175,21 @@ def test_base_stock_allocation_rounding_residue():
     state = state.replace(warehouse_inventory=state.warehouse_inventory.at[:, 0, 0].set(-6e-8))
     action, _, _ = step(params, state, sc.demand[:, 0])
     assert float(jnp.min(action.stores)) >= 0.0, "negative available -> negative orders"
+
+
+def test_a_centre_ships_all_it_holds_however_little_is_wanted():
+    """Found by random policy parameters: desired flows of ~1e-14 (softplus of -32) made
+    a transshipment centre ship 1.5% less than its on-hand when the total was divided
+    as total + 1e-15. Nothing wanted ships nothing, with a finite gradient."""
+    desired = jnp.asarray([[3e-14, 4e-14], [2.0, 6.0], [0.0, 0.0]], jnp.float32)
+    held = jnp.asarray([44.0, 8.0, 5.0], jnp.float32)
+    flows = proportional_allocation(desired, held, exact=True)
+    np.testing.assert_allclose(np.asarray(flows).sum(-1), [44.0, 8.0, 0.0], rtol=1e-6)
+    np.testing.assert_allclose(flows[0], [44.0 * 3 / 7, 44.0 * 4 / 7], rtol=1e-6)
+    capped = proportional_allocation(desired, held)
+    np.testing.assert_allclose(capped, np.asarray(desired) * [[1.0], [1.0], [0.0]])
+    grad = jax.grad(lambda d: proportional_allocation(d, held, exact=True)[:, 0].sum())(desired)
+    assert np.all(np.isfinite(grad)), grad
 
 
 @given(

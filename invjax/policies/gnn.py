@@ -45,7 +45,7 @@ from invjax.policies import edges
 from invjax.policies.graph import NODE_TYPES, Graph, graph
 from invjax.policies.graph import rounds as default_rounds
 from invjax.policies.neural import MLP, activation_fn, as_widths, supplier_cap
-from invjax.policies.policy import Policy, inverse_softplus
+from invjax.policies.policy import Policy, inverse_softplus, share
 from invjax.policies.registry import require
 from invjax.problem import Problem
 
@@ -156,7 +156,7 @@ def feasible_flows(g: Graph, desired: jnp.ndarray, on_hand: jnp.ndarray,
     cap [n, 1] -> flows [n, F]."""
     source = g.source[:g.n_flow]
     total = desired @ g.ships.T  # [n, V]
-    ratio = jax.nn.relu(on_hand) / (total + 1e-15)
+    ratio = share(jax.nn.relu(on_hand), total)
     ratio = jnp.where(g.exact > 0, ratio, jnp.minimum(1.0, ratio))
     return jnp.where(source == 0, bounded_orders(desired, cap), desired * ratio[:, source])
 

@@ -34,6 +34,17 @@ def inventory_position(inventory: jnp.ndarray) -> jnp.ndarray:
     return sum_last(inventory)
 
 
+def share(available: jnp.ndarray, total: jnp.ndarray) -> jnp.ndarray:
+    """available / total, and 0 where nothing is wanted (total 0).
+
+    Exact however small the total: a transshipment centre whose desired flows are all
+    ~1e-14 still ships all it holds (dividing by total + 1e-15 shipped ~1% less). The
+    inner `where` keeps the gradient finite at total 0.
+    """
+    wanted = total > 0
+    return jnp.where(wanted, available / jnp.where(wanted, total, 1.0), 0.0)
+
+
 def proportional_allocation(desired: jnp.ndarray, available: jnp.ndarray, *, exact=False):
     """Scales desired store orders [n, S] so they never exceed the on-hand [n].
 
@@ -44,7 +55,7 @@ def proportional_allocation(desired: jnp.ndarray, available: jnp.ndarray, *, exa
     """
     available = jax.nn.relu(available)  # float residue can leave -1e-8 on hand
     total = desired.sum(-1, keepdims=True)
-    ratio = available[:, None] / (total + 1e-15)
+    ratio = share(available[:, None], total)
     return desired * (ratio if exact else jnp.minimum(1.0, ratio))
 
 
@@ -103,6 +114,6 @@ def _scale_run(network, obs, desired, source, run, *, exact):
         return proportional_allocation(run, on_hand(obs, source, network), exact=exact)
     total = sum(getattr(desired, _FLOW_FIELDS[g])[:, j] for g, j in outbound)
     available = jax.nn.relu(on_hand(obs, source, network))
-    ratio = available / (total + 1e-15)
+    ratio = share(available, total)
     ratio = ratio if exact else jnp.minimum(1.0, ratio)
     return run * ratio[:, None]
