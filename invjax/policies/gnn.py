@@ -156,7 +156,7 @@ def feasible_flows(g: Graph, desired: jnp.ndarray, on_hand: jnp.ndarray,
     cap [n, 1] -> flows [n, F]."""
     source = g.source[:g.n_flow]
     total = desired @ g.ships.T  # [n, V]
-    ratio = share(jax.nn.relu(on_hand), total)
+    ratio = share(on_hand, total)
     ratio = jnp.where(g.exact > 0, ratio, jnp.minimum(1.0, ratio))
     return jnp.where(source == 0, bounded_orders(desired, cap), desired * ratio[:, source])
 

@@ -34,15 +34,17 @@ def inventory_position(inventory: jnp.ndarray) -> jnp.ndarray:
     return sum_last(inventory)
 
 
-def share(available: jnp.ndarray, total: jnp.ndarray) -> jnp.ndarray:
-    """available / total, and 0 where nothing is wanted (total 0).
+def share(on_hand: jnp.ndarray, total: jnp.ndarray) -> jnp.ndarray:
+    """max(on_hand, 0) / total, and 0 where nothing is wanted (total 0): the factor that
+    scales a location's desired outbound flows to its on-hand.
 
-    Exact however small the total: a transshipment centre whose desired flows are all
-    ~1e-14 still ships all it holds (dividing by total + 1e-15 shipped 1.5% less in the
-    case found). The inner `where` keeps the gradient finite at total 0.
+    Float residue can leave -1e-8 on hand, hence the max. Exact however small the total:
+    a transshipment centre whose desired flows are all ~1e-14 still ships all it holds
+    (dividing by total + 1e-15 shipped 1.5% less in the case found). The inner `where`
+    keeps the gradient finite at total 0.
     """
     wanted = total > 0
-    return jnp.where(wanted, available / jnp.where(wanted, total, 1.0), 0.0)
+    return jnp.where(wanted, jax.nn.relu(on_hand) / jnp.where(wanted, total, 1.0), 0.0)
 
 
 def proportional_allocation(desired: jnp.ndarray, available: jnp.ndarray, *, exact=False):
@@ -53,9 +55,7 @@ def proportional_allocation(desired: jnp.ndarray, available: jnp.ndarray, *, exa
 
     References: Alvo, Russo, Kanoria (2023), arXiv 2306.11246, Section 6.
     """
-    available = jax.nn.relu(available)  # float residue can leave -1e-8 on hand
-    total = desired.sum(-1, keepdims=True)
-    ratio = share(available[:, None], total)
+    ratio = share(available[:, None], desired.sum(-1, keepdims=True))
     return desired * (ratio if exact else jnp.minimum(1.0, ratio))
 
 
@@ -113,7 +113,6 @@ def _scale_run(network, obs, desired, source, run, *, exact):
     if len(outbound) == run.shape[-1]:  # the run is all of the source's edges
         return proportional_allocation(run, on_hand(obs, source, network), exact=exact)
     total = sum(getattr(desired, _FLOW_FIELDS[g])[:, j] for g, j in outbound)
-    available = jax.nn.relu(on_hand(obs, source, network))
-    ratio = share(available, total)
+    ratio = share(on_hand(obs, source, network), total)
     ratio = ratio if exact else jnp.minimum(1.0, ratio)
     return run * ratio[:, None]
