@@ -156,8 +156,7 @@ def feasible_flows(g: Graph, desired: jnp.ndarray, on_hand: jnp.ndarray,
     cap [n, 1] -> flows [n, F]."""
     source = g.source[:g.n_flow]
     total = desired @ g.ships.T  # [n, V]
-    ratio = share(on_hand, total)
-    ratio = jnp.where(g.exact > 0, ratio, jnp.minimum(1.0, ratio))
+    ratio = share(on_hand, total, exact=g.exact > 0)
     return jnp.where(source == 0, bounded_orders(desired, cap), desired * ratio[:, source])
 
 

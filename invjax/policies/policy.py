@@ -34,9 +34,11 @@ def inventory_position(inventory: jnp.ndarray) -> jnp.ndarray:
     return sum_last(inventory)
 
 
-def share(on_hand: jnp.ndarray, total: jnp.ndarray) -> jnp.ndarray:
+def share(on_hand: jnp.ndarray, total: jnp.ndarray, *, exact=False) -> jnp.ndarray:
     """max(on_hand, 0) / total, and 0 where nothing is wanted (total 0): the factor that
-    scales a location's desired outbound flows to its on-hand.
+    scales a location's desired outbound flows to its on-hand. Capped at 1 unless `exact`
+    (a bool, or an array broadcast against the factor): a location that keeps no stock
+    ships all it holds, the others at most what is wanted.
 
     Float residue can leave -1e-8 on hand, hence the max. Exact however small the total:
     a transshipment centre whose desired flows are all ~1e-14 still ships all it holds
@@ -44,7 +46,8 @@ def share(on_hand: jnp.ndarray, total: jnp.ndarray) -> jnp.ndarray:
     keeps the gradient finite at total 0.
     """
     wanted = total > 0
-    return jnp.where(wanted, jax.nn.relu(on_hand) / jnp.where(wanted, total, 1.0), 0.0)
+    ratio = jnp.where(wanted, jax.nn.relu(on_hand) / jnp.where(wanted, total, 1.0), 0.0)
+    return jnp.where(exact, ratio, jnp.minimum(1.0, ratio))
 
 
 def proportional_allocation(desired: jnp.ndarray, available: jnp.ndarray, *, exact=False):
@@ -55,8 +58,7 @@ def proportional_allocation(desired: jnp.ndarray, available: jnp.ndarray, *, exa
 
     References: Alvo, Russo, Kanoria (2023), arXiv 2306.11246, Section 6.
     """
-    ratio = share(available[:, None], desired.sum(-1, keepdims=True))
-    return desired * (ratio if exact else jnp.minimum(1.0, ratio))
+    return desired * share(available[:, None], desired.sum(-1, keepdims=True), exact=exact)
 
 
 _FLOW_FIELDS = {"store": "stores", "warehouse": "warehouses", "echelon": "echelons"}
@@ -113,6 +115,4 @@ def _scale_run(network, obs, desired, source, run, *, exact):
     if len(outbound) == run.shape[-1]:  # the run is all of the source's edges
         return proportional_allocation(run, on_hand(obs, source, network), exact=exact)
     total = sum(getattr(desired, _FLOW_FIELDS[g])[:, j] for g, j in outbound)
-    ratio = share(on_hand(obs, source, network), total)
-    ratio = ratio if exact else jnp.minimum(1.0, ratio)
-    return run * ratio[:, None]
+    return run * share(on_hand(obs, source, network), total, exact=exact)[:, None]
