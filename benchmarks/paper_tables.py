@@ -18,6 +18,7 @@ import argparse
 import dataclasses
 import itertools
 import json
+import math
 import pathlib
 import time
 
@@ -78,6 +79,17 @@ def parse_grid(items) -> dict:
             raise ValueError(f"--grid: {item!r}; expected AXIS=V1,V2,...")
         restrict[axis.strip()] = [yaml.safe_load(v) for v in values.split(",")]
     return restrict
+
+
+def merged_grid(grids: list):
+    """The grid restriction of several parts of one study: one {axis: values} dict where
+    the parts' cells make up its full product, else the list of the parts' restrictions."""
+    axes = list(grids[0])
+    if not axes or any(list(grid) != axes for grid in grids):
+        return grids
+    cells = {combo for grid in grids for combo in itertools.product(*grid.values())}
+    union = {axis: sorted({v for grid in grids for v in grid[axis]}) for axis in axes}
+    return union if len(cells) == math.prod(map(len, union.values())) else grids
 
 
 def _base_config(setting: str, policy: str, quick: bool, epochs, overrides=()) -> dict:
@@ -234,7 +246,8 @@ def main(argv=None) -> None:
                         help="only re-render NAME.md from NAME.json in --out (with --note)")
     parser.add_argument("--merge", metavar="STEM,STEM",
                         help="only join these JSON files of --out into NAME (parts of one "
-                             "study run in several processes); the first one's meta")
+                             "study run in several processes); the first one's meta, "
+                             "with the parts' grid restrictions joined")
     args = parser.parse_args(argv)
     out = pathlib.Path(args.out)
     if args.rewrite or args.merge:
@@ -242,7 +255,7 @@ def main(argv=None) -> None:
         parts = [json.loads((out / f"{stem}.json").read_text()) for stem in stems]
         meta = {**parts[0]["meta"], **({"note": args.note} if args.note else {})}
         if len(parts) > 1:
-            meta["grid"] = " + ".join(str(part["meta"]["grid"] or "all") for part in parts)
+            meta["grid"] = merged_grid([part["meta"]["grid"] for part in parts])
         render.write(out, args.name, meta, [cell for part in parts for cell in part["cells"]])
         return
     only = [s for s in args.only.split(",") if s]

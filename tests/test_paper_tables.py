@@ -108,3 +108,12 @@ def test_merge_joins_parts_and_summaries_compare_within_a_row(tmp_path):
     assert "| 3 | 4.000 (+0.0%) | 5.000 (+25.0%) |" in table
     assert "| 50 | 6.000 (+0.0%) | 6.600 (+10.0%) |" in table
     assert "| 1 | 4 | +1.00 | +0.50 |" in table and "hdpo: 0, reinforce: 1 of 1" in table
+
+
+def test_merged_grid_is_one_product_only_where_the_parts_fill_it():
+    a, b = {"n_stores": [3], "lead_time": [6]}, {"n_stores": [5], "lead_time": [6]}
+    assert paper_tables.merged_grid([a, b]) == {"n_stores": [3, 5], "lead_time": [6]}
+    diagonal = [a, {"n_stores": [5], "lead_time": [2]}]
+    assert paper_tables.merged_grid(diagonal) == diagonal
+    assert paper_tables.merged_grid([a, {}]) == [a, {}]
+    assert paper_tables.merged_grid([{}, {}]) == [{}, {}]
