@@ -85,9 +85,9 @@ def merged_grid(grids: list):
     """The grid restriction of several parts of one study: one {axis: values} dict where
     the parts' cells make up its full product, else the list of the parts' restrictions."""
     axes = list(grids[0])
-    if not axes or any(list(grid) != axes for grid in grids):
+    if not axes or any(set(grid) != set(axes) for grid in grids):
         return grids
-    cells = {combo for grid in grids for combo in itertools.product(*grid.values())}
+    cells = {combo for grid in grids for combo in itertools.product(*(grid[a] for a in axes))}
     union = {axis: sorted({v for grid in grids for v in grid[axis]}) for axis in axes}
     return union if len(cells) == math.prod(map(len, union.values())) else grids
 
@@ -141,7 +141,7 @@ def _cell_record(problem, train_config, cost: float, epochs: int, common: dict) 
         "lead_time": int(np.asarray(p.lead_time).max()),
         "underage_cost": float(np.asarray(p.underage_cost).mean()),
         "n_stores": problem.structure.n_stores,
-        **({"correlation": common["correlation"]} if "correlation" in common else {}),
+        **({"correlation": float(common["correlation"])} if "correlation" in common else {}),
         "n_train_scenarios": train_config.train.n,
         "horizons": {s: list(getattr(train_config, s)) for s in ("train", "dev", "test")},
         "policy": common["policy"],

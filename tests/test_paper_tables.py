@@ -117,3 +117,5 @@ def test_merged_grid_is_one_product_only_where_the_parts_fill_it():
     assert paper_tables.merged_grid(diagonal) == diagonal
     assert paper_tables.merged_grid([a, {}]) == [a, {}]
     assert paper_tables.merged_grid([{}, {}]) == [{}, {}]
+    reordered = {"lead_time": [6], "n_stores": [5]}
+    assert paper_tables.merged_grid([a, reordered]) == {"n_stores": [3, 5], "lead_time": [6]}
