@@ -252,6 +252,9 @@ def main(argv=None) -> None:
     out = pathlib.Path(args.out)
     if args.rewrite or args.merge:
         stems = args.merge.split(",") if args.merge else [args.name]
+        missing = [stem for stem in stems if not (out / f"{stem}.json").is_file()]
+        if missing:
+            parser.error(f"--merge/--name: no {', '.join(m + '.json' for m in missing)} in {out}")
         parts = [json.loads((out / f"{stem}.json").read_text()) for stem in stems]
         meta = {**parts[0]["meta"], **({"note": args.note} if args.note else {})}
         if len(parts) > 1:

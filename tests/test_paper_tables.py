@@ -119,3 +119,9 @@ def test_merged_grid_is_one_product_only_where_the_parts_fill_it():
     assert paper_tables.merged_grid([{}, {}]) == [{}, {}]
     reordered = {"lead_time": [6], "n_stores": [5]}
     assert paper_tables.merged_grid([a, reordered]) == {"n_stores": [3, 5], "lead_time": [6]}
+
+
+def test_merge_of_a_missing_part_names_it(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        paper_tables.main(["--out", str(tmp_path), "--merge", "a,b", "--name", "all"])
+    assert "--merge" in capsys.readouterr().err
