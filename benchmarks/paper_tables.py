@@ -7,7 +7,7 @@
 Cells of one structure (e.g. the four underage costs of one lead time) train as one
 vmapped program (`invjax.train.grid`). Writes `paper_tables.json` (one record per cell:
 setting, lead_time, underage_cost, n_stores, n_train_scenarios, policy, estimator,
-test_cost, optimum, gap_pct, steps, seconds, device) and `paper_tables.md`.
+test_cost, optimum, gap_pct, steps, seconds, device, seed) and `paper_tables.md`.
 `--quick` shrinks the grids and every size (80 gradient steps per cell at a larger learning
 rate) so the suite runs in minutes on 2 CPU cores.
 """
@@ -213,6 +213,7 @@ def run(only=SETTINGS, quick=False, epochs=None, estimators=("hdpo",), seed=0, l
                     key, k_group = jax.random.split(key)
                     group = run_group(setting, policy, estimator, shared, cells, n_train,
                                       quick, epochs, k_group, overrides, steps)
+                    group = [{**r, "seed": seed} for r in group]
                     for r in group:
                         gap = "" if r["gap_pct"] is None else f" gap {r['gap_pct']:+.2f}%"
                         log(f"{setting} {policy} {estimator} {shared} p={r['underage_cost']:g}"
@@ -233,7 +234,9 @@ def main(argv=None) -> None:
                         help="a gradient-step budget per cell instead of epochs")
     parser.add_argument("--estimators", default="hdpo",
                         help=f"comma-separated, from {list(ESTIMATORS)}")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="key of the training data, initial parameters and test "
+                             "scenarios (the instance comes from problem.seed)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override every cell's run config, e.g. trainer.schedule=cosine")
     parser.add_argument("--grid", action="append", default=[], metavar="AXIS=V1,V2",

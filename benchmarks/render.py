@@ -49,9 +49,38 @@ def _by_estimator(rows: list[dict]) -> list[str]:
     return lines
 
 
-def _row_order(r: dict):
+def _seed(r: dict) -> int:
+    return r.get("seed", 0)  # records from before seeds were recorded ran with --seed 0
+
+
+def _cell(r: dict):
+    """What identifies a cell apart from its seed."""
     return (r["policy"], r["estimator"], r["n_stores"], r["lead_time"],
             r.get("correlation", 0.0), r["underage_cost"], r["n_train_scenarios"])
+
+
+def _by_seed(rows: list[dict]) -> list[str]:
+    """One line per cell run with several seeds: its gap (or test cost) per seed, their
+    mean and their range (max - min)."""
+    by_cell = {}
+    for r in sorted(rows, key=lambda r: (_cell(r), _seed(r))):
+        by_cell.setdefault(_cell(r), []).append(r)
+    with_gap = all(r["gap_pct"] is not None for r in rows)
+    unit, value = ("gap %", lambda r: r["gap_pct"]) if with_gap else (
+        "test cost", lambda r: r["test_cost"])
+    lines = [f"Seed spread: {unit} (seed) per seed; same instance, steps and net.", "",
+             f"| policy | estimator | n | L | p | rho | train | {unit} (seed) | mean | range |",
+             "|---" * 10 + "|"]
+    for (policy, estimator, n, lead, _, p, train), cells in by_cell.items():
+        if len(cells) < 2:
+            continue
+        values = [value(r) for r in cells]
+        shown = ", ".join((f"{value(r):+.2f}" if with_gap else f"{value(r):.4f}")
+                          + f" ({_seed(r)})" for r in cells)
+        rho = cells[0].get("correlation", "")
+        lines.append(f"| {policy} | {estimator} | {n} | {lead} | {p:g} | {rho} | {train} | "
+                     f"{shown} | {np.mean(values):.4g} | {np.ptp(values):.3g} |")
+    return lines + [""]
 
 
 def markdown(records: list[dict]) -> str:
@@ -66,10 +95,13 @@ def markdown(records: list[dict]) -> str:
             lines += _sample_efficiency(rows)
         if len({r["estimator"] for r in rows}) > 1 and all(r["optimum"] for r in rows):
             lines += _by_estimator(rows)
+        seeds = len({_seed(r) for r in rows}) > 1
+        if seeds:
+            lines += _by_seed(rows)
         lines += ["| policy | estimator | n | L | p | rho | train | test cost | optimum | gap % "
-                  "| steps | s/cell |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-        for r in sorted(rows, key=_row_order):
+                  "| steps | s/cell |" + (" seed |" if seeds else ""),
+                  "|---" * (13 if seeds else 12) + "|"]
+        for r in sorted(rows, key=lambda r: (_cell(r), _seed(r))):
             opt = "" if r["optimum"] is None else f"{r['optimum']:.4f}" + (
                 " (bound)" if r["optimum_is_bound"] else "")
             gap = "" if r["gap_pct"] is None else f"{r['gap_pct']:+.2f}"
@@ -77,7 +109,7 @@ def markdown(records: list[dict]) -> str:
                 f"| {r['policy']} | {r['estimator']} | {r['n_stores']} | {r['lead_time']} | "
                 f"{r['underage_cost']:g} | {r.get('correlation', '')} | "
                 f"{r['n_train_scenarios']} | {r['test_cost']:.4f} | {opt} | {gap} | "
-                f"{r['steps']} | {r['seconds']:.1f} |")
+                f"{r['steps']} | {r['seconds']:.1f} |" + (f" {_seed(r)} |" if seeds else ""))
         lines.append("")
     return "\n".join(lines)
 
@@ -91,7 +123,8 @@ def write(out: pathlib.Path, name: str, meta: dict, records) -> None:
               f"Device: {meta['device']}; jax {meta['jax']}; "
               f"epochs override: {meta['epochs_override']}; step budget: {meta['steps']}; "
               f"overrides: {meta['overrides'] or 'none'}; "
-              f"grid restricted to: {meta['grid'] or 'none'}. "
+              f"grid restricted to: {meta['grid'] or 'none'}; "
+              f"seeds: {sorted({_seed(r) for r in records})}. "
               "Seconds are per cell (a program's time divided by the cells it trains).\n\n")
     (out / f"{name}.md").write_text(header + markdown(records))
 

@@ -125,3 +125,28 @@ def test_merge_of_a_missing_part_names_it(tmp_path, capsys):
     with pytest.raises(SystemExit):
         paper_tables.main(["--out", str(tmp_path), "--merge", "a,b", "--name", "all"])
     assert "--merge" in capsys.readouterr().err
+
+
+def test_cells_run_with_several_seeds_get_a_spread_line(tmp_path):
+    meta = {"quick": False, "epochs_override": None, "steps": 10, "overrides": [],
+            "grid": {}, "device": "cpu", "jax": jax.__version__, "note": ""}
+    cell = dict(setting="transshipment", lead_time=6, correlation=0.5, optimum=4.0,
+                optimum_is_bound=True)
+    parts = {"s0": [_record(**cell, test_cost=4.04, gap_pct=1.0)],  # no seed: ran as seed 0
+             "s1": [_record(**cell, test_cost=4.02, gap_pct=0.5, seed=1)],
+             "s2": [_record(**cell, test_cost=4.06, gap_pct=1.5, seed=2)]}
+    for stem, cells in parts.items():
+        (tmp_path / f"{stem}.json").write_text(json.dumps({"meta": meta, "cells": cells}))
+    paper_tables.main(["--out", str(tmp_path), "--merge", "s2,s0,s1", "--name", "all"])
+    table = (tmp_path / "all.md").read_text()
+    assert "seeds: [0, 1, 2]" in table
+    assert ("| vanilla | hdpo | 3 | 6 | 9 | 0.5 | 16 | +1.00 (0), +0.50 (1), +1.50 (2) "
+            "| 1 | 1 |") in table
+    rows = [line for line in table.splitlines() if line.startswith("| vanilla | hdpo | 3 | 6")]
+    assert [row.rsplit("|", 2)[1].strip() for row in rows[1:]] == ["0", "1", "2"]
+
+
+def test_run_records_the_seed_of_each_cell():
+    records = paper_tables.run(["one_store_lost"], quick=True, epochs=1, seed=3, log=lambda _: None,
+                               restrict={"lead_time": [1], "underage_cost": [4.0]})
+    assert [r["seed"] for r in records] == [3]
