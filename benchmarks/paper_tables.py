@@ -225,6 +225,19 @@ def run(only=SETTINGS, quick=False, epochs=None, estimators=("hdpo",), seed=0, l
     return records
 
 
+def _rewrite(parser, args, out: pathlib.Path) -> None:
+    """--rewrite / --merge: NAME.json and .md from the parts' JSON files in `out`."""
+    stems = args.merge.split(",") if args.merge else [args.name]
+    missing = [stem for stem in stems if not (out / f"{stem}.json").is_file()]
+    if missing:
+        parser.error(f"--merge/--name: no {', '.join(m + '.json' for m in missing)} in {out}")
+    parts = [json.loads((out / f"{stem}.json").read_text()) for stem in stems]
+    meta = {**parts[0]["meta"], **({"note": args.note} if args.note else {})}
+    if len(parts) > 1:
+        meta["grid"] = merged_grid([part["meta"]["grid"] for part in parts])
+    render.write(out, args.name, meta, [cell for part in parts for cell in part["cells"]])
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small grids and sizes")
@@ -254,15 +267,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     out = pathlib.Path(args.out)
     if args.rewrite or args.merge:
-        stems = args.merge.split(",") if args.merge else [args.name]
-        missing = [stem for stem in stems if not (out / f"{stem}.json").is_file()]
-        if missing:
-            parser.error(f"--merge/--name: no {', '.join(m + '.json' for m in missing)} in {out}")
-        parts = [json.loads((out / f"{stem}.json").read_text()) for stem in stems]
-        meta = {**parts[0]["meta"], **({"note": args.note} if args.note else {})}
-        if len(parts) > 1:
-            meta["grid"] = merged_grid([part["meta"]["grid"] for part in parts])
-        render.write(out, args.name, meta, [cell for part in parts for cell in part["cells"]])
+        _rewrite(parser, args, out)
         return
     only = [s for s in args.only.split(",") if s]
     for s in only:
