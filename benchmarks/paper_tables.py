@@ -7,7 +7,8 @@
 Cells of one structure (e.g. the four underage costs of one lead time) train as one
 vmapped program (`invjax.train.grid`). Writes `paper_tables.json` (one record per cell:
 setting, lead_time, underage_cost, n_stores, n_train_scenarios, policy, estimator,
-test_cost, optimum, gap_pct, steps, seconds, device, seed) and `paper_tables.md`.
+test_cost, optimum, gap_pct, steps, best_dev_step, seconds, device, seed) and
+`paper_tables.md`.
 `--quick` shrinks the grids and every size (80 gradient steps per cell at a larger learning
 rate) so the suite runs in minutes on 2 CPU cores.
 """
@@ -157,6 +158,19 @@ def _cell_record(problem, train_config, cost: float, epochs: int, common: dict) 
     }
 
 
+def best_dev_steps(dev_cost: np.ndarray, config) -> list:
+    """Per cell, the gradient steps done when the parameters it is tested with (its best
+    dev cost) were seen; None for a cell never evaluated. `dev_cost`: [cells, evaluations],
+    one evaluation after every `eval_every` epochs and one after the last."""
+    epochs = np.minimum(np.arange(1, dev_cost.shape[1] + 1) * config.eval_every, config.epochs)
+    best = []
+    for costs in dev_cost:
+        finite = np.isfinite(costs)
+        best.append(int(epochs[np.nanargmin(costs)] * config.steps_per_epoch)
+                    if finite.any() else None)
+    return best
+
+
 def run_group(setting, policy, estimator, shared, cells, n_train, quick, epochs, key,
               overrides=(), steps=None):
     """Trains one same-structure group of cells in one program; returns their records.
@@ -178,7 +192,8 @@ def run_group(setting, policy, estimator, shared, cells, n_train, quick, epochs,
     start = time.perf_counter()
     grid = make_grid_train(problems, net, train_config)
     k_train, k_test = jax.random.split(key)
-    state, _ = jax.jit(grid.train)(k_train)
+    state, metrics = jax.jit(grid.train)(k_train)
+    best_steps = best_dev_steps(np.asarray(metrics.dev_cost), train_config)
     finite = np.isfinite(np.asarray(state.best_dev))  # cells evaluated at least once
     params = jax.tree.map(
         lambda best, last: np.where(finite.reshape((-1,) + (1,) * (best.ndim - 1)), best, last),
@@ -188,8 +203,10 @@ def run_group(setting, policy, estimator, shared, cells, n_train, quick, epochs,
     common = {"setting": setting, "policy": policy, "estimator": estimator,
               "seconds": seconds, "cells_in_program": len(cells), "device": describe(),
               **({"correlation": shared["correlation"]} if "correlation" in shared else {})}
-    return [_cell_record(problem, train_config, float(cost), int(epoch), common)
-            for problem, cost, epoch in zip(problems, costs, np.asarray(state.epoch))]
+    return [{**_cell_record(problem, train_config, float(cost), int(epoch), common),
+             "best_dev_step": best}
+            for problem, cost, epoch, best in zip(problems, costs, np.asarray(state.epoch),
+                                                  best_steps)]
 
 
 def _policies(setting: str) -> list[str]:

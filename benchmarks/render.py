@@ -59,6 +59,12 @@ def _cell(r: dict):
             r.get("correlation", 0.0), r["underage_cost"], r["n_train_scenarios"])
 
 
+def _steps(r: dict) -> str:
+    """Steps trained, and where the tested (best dev) parameters were seen if recorded."""
+    best = r.get("best_dev_step")
+    return f"{r['steps']}" + ("" if best is None else f" (best {best})")
+
+
 def _by_seed(rows: list[dict]) -> list[str]:
     """One line per cell run with several seeds: its gap (or test cost) per seed, their
     mean and their range (max - min)."""
@@ -99,7 +105,7 @@ def markdown(records: list[dict]) -> str:
         if seeds:
             lines += _by_seed(rows)
         lines += ["| policy | estimator | n | L | p | rho | train | test cost | optimum | gap % "
-                  "| steps | s/cell |" + (" seed |" if seeds else ""),
+                  "| steps (best dev) | s/cell |" + (" seed |" if seeds else ""),
                   "|---" * (13 if seeds else 12) + "|"]
         for r in sorted(rows, key=lambda r: (_cell(r), _seed(r))):
             opt = "" if r["optimum"] is None else f"{r['optimum']:.4f}" + (
@@ -109,7 +115,7 @@ def markdown(records: list[dict]) -> str:
                 f"| {r['policy']} | {r['estimator']} | {r['n_stores']} | {r['lead_time']} | "
                 f"{r['underage_cost']:g} | {r.get('correlation', '')} | "
                 f"{r['n_train_scenarios']} | {r['test_cost']:.4f} | {opt} | {gap} | "
-                f"{r['steps']} | {r['seconds']:.1f} |" + (f" {_seed(r)} |" if seeds else ""))
+                f"{_steps(r)} | {r['seconds']:.1f} |" + (f" {_seed(r)} |" if seeds else ""))
         lines.append("")
     return "\n".join(lines)
 

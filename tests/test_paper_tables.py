@@ -13,7 +13,8 @@ from invjax.train import TrainConfig, make_train
 from invjax.train.grid import make_grid_train, stack
 
 FIELDS = ("setting", "lead_time", "underage_cost", "n_stores", "n_train_scenarios", "policy",
-          "estimator", "test_cost", "optimum", "gap_pct", "steps", "seconds", "device")
+          "estimator", "test_cost", "optimum", "gap_pct", "steps", "best_dev_step", "seconds",
+          "device", "seed")
 
 
 def test_quick_tables_have_every_field(tmp_path):
@@ -25,6 +26,7 @@ def test_quick_tables_have_every_field(tmp_path):
         for field in FIELDS:
             assert cell[field] is not None, field
         assert cell["steps"] > 0 and cell["seconds"] > 0 and np.isfinite(cell["gap_pct"])
+        assert 0 < cell["best_dev_step"] <= cell["steps"]
         expected = invjax.optimal.cost(invjax.settings.make(
             "one_store_lost", lead_time=cell["lead_time"], underage_cost=cell["underage_cost"]))
         assert cell["optimum"] == pytest.approx(expected)
@@ -150,3 +152,11 @@ def test_run_records_the_seed_of_each_cell():
     records = paper_tables.run(["one_store_lost"], quick=True, epochs=1, seed=3, log=lambda _: None,
                                restrict={"lead_time": [1], "underage_cost": [4.0]})
     assert [r["seed"] for r in records] == [3]
+
+
+def test_best_dev_step_is_where_the_first_lowest_dev_cost_was_seen():
+    config = TrainConfig(epochs=12, eval_every=5, batch_size=128, train=(512, 20, 5))
+    # evaluations after epochs 5, 10 and 12 (the rest); 4 steps per epoch
+    dev = np.array([[3.0, 2.0, 2.0], [1.0, np.nan, np.nan], [np.nan, np.nan, np.nan],
+                    [3.0, 2.0, 1.0]])
+    assert paper_tables.best_dev_steps(dev, config) == [40, 20, None, 48]
