@@ -22,6 +22,7 @@ import json
 import math
 import pathlib
 import time
+import zlib
 
 import jax
 import numpy as np
@@ -46,6 +47,7 @@ QUICK_GRID = {
     "one_warehouse": {"n_stores": [3], "n_train_scenarios": [16, 256]},
 }
 ONE_WAREHOUSE_TRAIN = [16, 256, 8192]
+KEYS = ("row", "sequential")  # how a group's key is drawn from --seed (see `run`)
 QUICK_TRAINER = {"epochs": 10, "eval_every": 5, "batch_size": 128, "patience": None,
                  "train": [1024, 30, 10], "dev": [512, 60, 20], "test": [1024, 300, 100]}
 QUICK_STEPS = 80  # gradient steps per quick cell (10 epochs of the quick one-store data)
@@ -215,11 +217,26 @@ def _policies(setting: str) -> list[str]:
     return ["vanilla"]
 
 
+def row_key(seed: int, setting: str, shared: dict) -> jax.Array:
+    """A group's key, from `seed` and its row (setting and shared axes) alone: not from its
+    policy, estimator or training size, nor from the groups run before it. So every policy,
+    estimator and training size of a row trains on draws of one key and is tested on the
+    same scenarios, and a cell re-run alone (`--grid`) repeats its number."""
+    row = json.dumps([setting, sorted((axis, float(value) if isinstance(value, (int, float))
+                                       else str(value)) for axis, value in shared.items())])
+    return jax.random.fold_in(jax.random.key(seed), zlib.crc32(row.encode()) & 0x7FFFFFFF)
+
+
 def run(only=SETTINGS, quick=False, epochs=None, estimators=("hdpo",), seed=0, log=print,
-        overrides=(), restrict=None, policies=None, steps=None, on_records=None):
-    """Every group of every setting; `on_records(records so far)` after each group."""
+        overrides=(), restrict=None, policies=None, steps=None, on_records=None, keys="row"):
+    """Every group of every setting; `on_records(records so far)` after each group.
+
+    `keys`: "row" (`row_key`), or "sequential", how tables before row keys drew them:
+    one split of `seed`'s key per group, in run order."""
+    if keys not in KEYS:
+        raise ValueError(f"keys: {keys!r}; allowed: {list(KEYS)}")
     records = []
-    key = jax.random.key(seed)
+    sequence = jax.random.key(seed)
     for setting in only:
         for policy in policies or _policies(setting):
             for estimator in estimators:
@@ -227,7 +244,10 @@ def run(only=SETTINGS, quick=False, epochs=None, estimators=("hdpo",), seed=0, l
                     continue  # the score-function baseline runs on the one-store grids
                 grid = _grid(setting, quick, restrict)
                 for shared, cells, n_train in _groups(setting, grid):
-                    key, k_group = jax.random.split(key)
+                    if keys == "row":
+                        k_group = row_key(seed, setting, shared)
+                    else:
+                        sequence, k_group = jax.random.split(sequence)
                     group = run_group(setting, policy, estimator, shared, cells, n_train,
                                       quick, epochs, k_group, overrides, steps)
                     group = [{**r, "seed": seed} for r in group]
@@ -252,6 +272,7 @@ def _rewrite(parser, args, out: pathlib.Path) -> None:
     meta = {**parts[0]["meta"], **({"note": args.note} if args.note else {})}
     if len(parts) > 1:
         meta["grid"] = merged_grid([part["meta"]["grid"] for part in parts])
+        meta["keys"] = " + ".join(dict.fromkeys(render.keys(part["meta"]) for part in parts))
     render.write(out, args.name, meta, [cell for part in parts for cell in part["cells"]])
 
 
@@ -267,6 +288,9 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=0,
                         help="key of the training data, initial parameters and test "
                              "scenarios (the instance comes from problem.seed)")
+    parser.add_argument("--keys", choices=KEYS, default="row",
+                        help="row: a group's key from --seed and its row alone; sequential: "
+                             "one split per group in run order (tables before row keys)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override every cell's run config, e.g. trainer.schedule=cosine")
     parser.add_argument("--grid", action="append", default=[], metavar="AXIS=V1,V2",
@@ -304,10 +328,11 @@ def main(argv=None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     meta = {"quick": args.quick, "epochs_override": args.epochs, "steps": args.steps,
             "overrides": args.set, "grid": restrict, "device": describe(),
-            "jax": jax.__version__, "note": args.note}
+            "jax": jax.__version__, "keys": args.keys, "note": args.note}
     write = lambda records: render.write(out, args.name, meta, records)  # noqa: E731
     records = run(only, args.quick, args.epochs, estimators, args.seed, overrides=args.set,
-                  restrict=restrict, policies=policies, steps=args.steps, on_records=write)
+                  restrict=restrict, policies=policies, steps=args.steps, on_records=write,
+                  keys=args.keys)
     write(records)
     print(f"wrote {out / args.name}.json and .md ({len(records)} cells)")
 

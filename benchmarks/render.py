@@ -35,7 +35,7 @@ def _by_estimator(rows: list[dict]) -> list[str]:
     estimators = sorted({r["estimator"] for r in rows})
     gap = {(r["lead_time"], r["underage_cost"], r["estimator"]): r["gap_pct"] for r in rows}
     cells = sorted({(r["lead_time"], r["underage_cost"]) for r in rows})
-    lines = ["Gap % by estimator (same data, steps and net).", "",
+    lines = ["Gap % by estimator (same steps and net; same data where keys are per row).", "",
              "| L | p | " + " | ".join(estimators) + " |", "|---" * (len(estimators) + 2) + "|"]
     wins = dict.fromkeys(estimators, 0)
     for lead, p in cells:
@@ -47,6 +47,10 @@ def _by_estimator(rows: list[dict]) -> list[str]:
     lines += ["", "Lower gap in " + ", ".join(f"{e}: {w}" for e, w in wins.items())
               + f" of {len(cells)} cells.", ""]
     return lines
+
+
+def keys(meta: dict) -> str:
+    return meta.get("keys", "sequential")  # tables from before row keys drew them in order
 
 
 def _seed(r: dict) -> int:
@@ -130,7 +134,7 @@ def write(out: pathlib.Path, name: str, meta: dict, records) -> None:
               f"epochs override: {meta['epochs_override']}; step budget: {meta['steps']}; "
               f"overrides: {meta['overrides'] or 'none'}; "
               f"grid restricted to: {meta['grid'] or 'none'}; "
-              f"seeds: {sorted({_seed(r) for r in records})}. "
+              f"seeds: {sorted({_seed(r) for r in records})}; keys: {keys(meta)}. "
               "Seconds are per cell (a program's time divided by the cells it trains).\n\n")
     (out / f"{name}.md").write_text(header + markdown(records))
 

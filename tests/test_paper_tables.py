@@ -148,15 +148,35 @@ def test_cells_run_with_several_seeds_get_a_spread_line(tmp_path):
     assert [row.rsplit("|", 2)[1].strip() for row in rows[1:]] == ["0", "1", "2"]
 
 
-def test_run_records_the_seed_of_each_cell():
-    records = paper_tables.run(["one_store_lost"], quick=True, epochs=1, seed=3, log=lambda _: None,
-                               restrict={"lead_time": [1], "underage_cost": [4.0]})
-    assert [r["seed"] for r in records] == [3]
-
-
 def test_best_dev_step_is_where_the_first_lowest_dev_cost_was_seen():
     config = TrainConfig(epochs=12, eval_every=5, batch_size=128, train=(512, 20, 5))
     # evaluations after epochs 5, 10 and 12 (the rest); 4 steps per epoch
     dev = np.array([[3.0, 2.0, 2.0], [1.0, np.nan, np.nan], [np.nan, np.nan, np.nan],
                     [3.0, 2.0, 1.0]])
     assert paper_tables.best_dev_steps(dev, config) == [40, 20, None, 48]
+
+
+def test_row_key_depends_on_the_seed_and_the_row_only():
+    data = lambda key: jax.random.key_data(key).tolist()  # noqa: E731
+    key = paper_tables.row_key(0, "transshipment", {"n_stores": 3, "correlation": 0})
+    assert data(key) == data(paper_tables.row_key(0, "transshipment",
+                                                  {"correlation": 0.0, "n_stores": 3.0}))
+    others = [paper_tables.row_key(1, "transshipment", {"n_stores": 3, "correlation": 0}),
+              paper_tables.row_key(0, "transshipment", {"n_stores": 5, "correlation": 0}),
+              paper_tables.row_key(0, "serial", {"n_stores": 3, "correlation": 0})]
+    assert all(data(other) != data(key) for other in others)
+    with pytest.raises(ValueError, match="keys: 'order'; allowed"):
+        paper_tables.run(["serial"], keys="order")
+
+
+def test_a_cell_run_alone_repeats_its_number_and_records_its_seed():
+    def cost(lead_times, keys):
+        records = paper_tables.run(["one_store_lost"], quick=True, epochs=1, seed=3,
+                                   log=lambda _: None, keys=keys,
+                                   restrict={"lead_time": lead_times, "underage_cost": [9.0]})
+        assert all(r["seed"] == 3 for r in records)
+        return [r["test_cost"] for r in records if r["lead_time"] == 2][0]
+
+    assert cost([1, 2], "row") == cost([2], "row")
+    # The keys of tables before row keys depended on the groups run before.
+    assert cost([1, 2], "sequential") != cost([2], "sequential")
