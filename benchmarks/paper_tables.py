@@ -221,7 +221,8 @@ def row_key(seed: int, setting: str, shared: dict) -> jax.Array:
     """A group's key, from `seed` and its row (setting and shared axes) alone: not from its
     policy, estimator or training size, nor from the groups run before it. So every policy,
     estimator and training size of a row trains on draws of one key and is tested on the
-    same scenarios, and a cell re-run alone (`--grid`) repeats its number."""
+    same scenarios, and a cell re-run alone (`--grid`) repeats its number (to float
+    rounding where its group had more cells)."""
     row = json.dumps([setting, sorted((axis, float(value) if isinstance(value, (int, float))
                                        else str(value)) for axis, value in shared.items())])
     return jax.random.fold_in(jax.random.key(seed), zlib.crc32(row.encode()) & 0x7FFFFFFF)
