@@ -86,7 +86,16 @@ def parse_grid(items) -> dict:
 
 def merged_grid(grids: list):
     """The grid restriction of several parts of one study: one {axis: values} dict where
-    the parts' cells make up its full product, else the list of the parts' restrictions."""
+    the parts' cells make up its full product, else the list of the parts' restrictions
+    (a part merged before, whose restriction is such a list, counts as its parts)."""
+    flat = []
+    for grid in grids:
+        for part in grid if isinstance(grid, list) else [grid]:
+            if part not in flat:  # a part run again (another seed) counts once
+                flat.append(part)
+    if len(flat) == 1 or not all(isinstance(grid, dict) for grid in flat):
+        return flat[0] if len(flat) == 1 else flat  # else: " + "-joined strings of old merges
+    grids = flat
     axes = list(grids[0])
     if not axes or any(set(grid) != set(axes) for grid in grids):
         return grids

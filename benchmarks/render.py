@@ -76,8 +76,8 @@ def _by_seed(rows: list[dict]) -> list[str]:
     for r in sorted(rows, key=lambda r: (_cell(r), _seed(r))):
         by_cell.setdefault(_cell(r), []).append(r)
     with_gap = all(r["gap_pct"] is not None for r in rows)
-    unit, value = ("gap %", lambda r: r["gap_pct"]) if with_gap else (
-        "test cost", lambda r: r["test_cost"])
+    unit, value, form = ("gap %", lambda r: r["gap_pct"], "+.2f") if with_gap else (
+        "test cost", lambda r: r["test_cost"], ".4f")
     lines = [f"Seed spread: {unit} (seed) per seed; same instance, steps and net.", "",
              f"| policy | estimator | n | L | p | rho | train | {unit} (seed) | mean | range |",
              "|---" * 10 + "|"]
@@ -85,11 +85,10 @@ def _by_seed(rows: list[dict]) -> list[str]:
         if len(cells) < 2:
             continue
         values = [value(r) for r in cells]
-        shown = ", ".join((f"{value(r):+.2f}" if with_gap else f"{value(r):.4f}")
-                          + f" ({_seed(r)})" for r in cells)
+        shown = ", ".join(f"{value(r):{form}} ({_seed(r)})" for r in cells)
         rho = cells[0].get("correlation", "")
         lines.append(f"| {policy} | {estimator} | {n} | {lead} | {p:g} | {rho} | {train} | "
-                     f"{shown} | {np.mean(values):.4g} | {np.ptp(values):.3g} |")
+                     f"{shown} | {np.mean(values):{form}} | {np.ptp(values):{form.lstrip('+')}} |")
     return lines + [""]
 
 

@@ -118,9 +118,15 @@ def test_merged_grid_is_one_product_only_where_the_parts_fill_it():
     diagonal = [a, {"n_stores": [5], "lead_time": [2]}]
     assert paper_tables.merged_grid(diagonal) == diagonal
     assert paper_tables.merged_grid([a, {}]) == [a, {}]
-    assert paper_tables.merged_grid([{}, {}]) == [{}, {}]
+    assert paper_tables.merged_grid([{}, {}]) == {}
     reordered = {"lead_time": [6], "n_stores": [5]}
     assert paper_tables.merged_grid([a, reordered]) == {"n_stores": [3, 5], "lead_time": [6]}
+    # A part merged before counts as its parts; a part run again (another seed) once.
+    assert paper_tables.merged_grid([diagonal, a]) == diagonal
+    rest = [b, {"n_stores": [3], "lead_time": [2]}]
+    assert paper_tables.merged_grid([diagonal, *rest]) == {"n_stores": [3, 5], "lead_time": [2, 6]}
+    assert paper_tables.merged_grid([a, a]) == a
+    assert paper_tables.merged_grid(["{'n_stores': [3]} + {}", a]) == ["{'n_stores': [3]} + {}", a]
 
 
 def test_merge_of_a_missing_part_names_it(tmp_path, capsys):
@@ -143,7 +149,7 @@ def test_cells_run_with_several_seeds_get_a_spread_line(tmp_path):
     table = (tmp_path / "all.md").read_text()
     assert "seeds: [0, 1, 2]" in table
     assert ("| vanilla | hdpo | 3 | 6 | 9 | 0.5 | 16 | +1.00 (0), +0.50 (1), +1.50 (2) "
-            "| 1 | 1 |") in table
+            "| +1.00 | 1.00 |") in table
     rows = [line for line in table.splitlines() if line.startswith("| vanilla | hdpo | 3 | 6")]
     assert [row.rsplit("|", 2)[1].strip() for row in rows[1:]] == ["0", "1", "2"]
 
