@@ -13,16 +13,24 @@ SETTINGS = ("one_store_backlogged", "one_store_lost", "serial", "transshipment",
             "one_warehouse")
 
 
+def _mean_by(rows, key, field: str) -> dict:
+    """{key(r): the mean of r[field] over the rows (seeds) with that key}."""
+    values = {}
+    for r in rows:
+        values.setdefault(key(r), []).append(r[field])
+    return {k: float(np.mean(v)) for k, v in values.items()}
+
+
 def _sample_efficiency(rows: list[dict]) -> list[str]:
     """One line per number of stores, one column per (policy, training scenarios): the
-    test cost and its excess over the best cell of that line."""
+    test cost (mean over seeds) and its excess over the best cell of that line."""
     columns = sorted({(r["policy"], r["n_train_scenarios"]) for r in rows})
     head = " | ".join(f"{p} @ {t}" for p, t in columns)
     lines = ["Sample efficiency: test cost per store-period (excess over the row's best).", "",
              f"| n | {head} |", "|---" * (len(columns) + 1) + "|"]
     for n in sorted({r["n_stores"] for r in rows}):
-        cost = {(r["policy"], r["n_train_scenarios"]): r["test_cost"]
-                for r in rows if r["n_stores"] == n}
+        cost = _mean_by([r for r in rows if r["n_stores"] == n],
+                        lambda r: (r["policy"], r["n_train_scenarios"]), "test_cost")
         best = min(cost.values())
         cells = [f"{cost[c]:.3f} (+{100 * (cost[c] / best - 1):.1f}%)" if c in cost else ""
                  for c in columns]
@@ -33,7 +41,8 @@ def _sample_efficiency(rows: list[dict]) -> list[str]:
 def _by_estimator(rows: list[dict]) -> list[str]:
     """One line per (L, p), one gap column per estimator, and how often each is ahead."""
     estimators = sorted({r["estimator"] for r in rows})
-    gap = {(r["lead_time"], r["underage_cost"], r["estimator"]): r["gap_pct"] for r in rows}
+    gap = _mean_by(rows, lambda r: (r["lead_time"], r["underage_cost"], r["estimator"]),
+                   "gap_pct")
     cells = sorted({(r["lead_time"], r["underage_cost"]) for r in rows})
     lines = ["Gap % by estimator (same steps and net; same data where keys are per row).", "",
              "| L | p | " + " | ".join(estimators) + " |", "|---" * (len(estimators) + 2) + "|"]

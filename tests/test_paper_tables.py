@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import invjax
-from benchmarks import paper_tables
+from benchmarks import paper_tables, render
 from invjax.train import TrainConfig, make_train
 from invjax.train.grid import make_grid_train, stack
 
@@ -152,6 +152,9 @@ def test_cells_run_with_several_seeds_get_a_spread_line(tmp_path):
             "| +1.00 | 1.00 |") in table
     rows = [line for line in table.splitlines() if line.startswith("| vanilla | hdpo | 3 | 6")]
     assert [row.rsplit("|", 2)[1].strip() for row in rows[1:]] == ["0", "1", "2"]
+    # A one_warehouse summary shows the mean over seeds.
+    ow = [_record(test_cost=c, seed=s) for s, c in enumerate((5.0, 6.0))]
+    assert "| 3 | 5.500 (+0.0%) |" in render.markdown(ow)
 
 
 def test_best_dev_step_is_where_the_first_lowest_dev_cost_was_seen():
