@@ -93,8 +93,10 @@ def merged_grid(grids: list):
         for part in grid if isinstance(grid, list) else [grid]:
             if part not in flat:  # a part run again (another seed) counts once
                 flat.append(part)
-    if len(flat) == 1 or not all(isinstance(grid, dict) for grid in flat):
-        return flat[0] if len(flat) == 1 else flat  # else: " + "-joined strings of old merges
+    if len(flat) == 1:
+        return flat[0]
+    if not all(isinstance(grid, dict) for grid in flat):
+        return flat  # " + "-joined strings of older merges
     grids = flat
     axes = list(grids[0])
     if not axes or any(set(grid) != set(axes) for grid in grids):

@@ -13,12 +13,18 @@ SETTINGS = ("one_store_backlogged", "one_store_lost", "serial", "transshipment",
             "one_warehouse")
 
 
+def _group_by(rows, key) -> dict:
+    """{key(r): [the rows with that key, in order]}."""
+    groups = {}
+    for r in rows:
+        groups.setdefault(key(r), []).append(r)
+    return groups
+
+
 def _mean_by(rows, key, field: str) -> dict:
     """{key(r): the mean of r[field] over the rows (seeds) with that key}."""
-    values = {}
-    for r in rows:
-        values.setdefault(key(r), []).append(r[field])
-    return {k: float(np.mean(v)) for k, v in values.items()}
+    return {k: float(np.mean([r[field] for r in group]))
+            for k, group in _group_by(rows, key).items()}
 
 
 def _sample_efficiency(rows: list[dict]) -> list[str]:
@@ -72,6 +78,10 @@ def _cell(r: dict):
             r.get("correlation", 0.0), r["underage_cost"], r["n_train_scenarios"])
 
 
+def _order(r: dict):
+    return _cell(r), _seed(r)
+
+
 def _steps(r: dict) -> str:
     """Steps trained, and where the tested (best dev) parameters were seen if recorded."""
     best = r.get("best_dev_step")
@@ -81,9 +91,7 @@ def _steps(r: dict) -> str:
 def _by_seed(rows: list[dict]) -> list[str]:
     """One line per cell run with several seeds: its gap (or test cost) per seed, their
     mean and their range (max - min)."""
-    by_cell = {}
-    for r in sorted(rows, key=lambda r: (_cell(r), _seed(r))):
-        by_cell.setdefault(_cell(r), []).append(r)
+    by_cell = _group_by(sorted(rows, key=_order), _cell)
     with_gap = all(r["gap_pct"] is not None for r in rows)
     unit, value, form = ("gap %", lambda r: r["gap_pct"], "+.2f") if with_gap else (
         "test cost", lambda r: r["test_cost"], ".4f")
@@ -119,7 +127,7 @@ def markdown(records: list[dict]) -> str:
         lines += ["| policy | estimator | n | L | p | rho | train | test cost | optimum | gap % "
                   "| steps (best dev) | s/cell |" + (" seed |" if seeds else ""),
                   "|---" * (13 if seeds else 12) + "|"]
-        for r in sorted(rows, key=lambda r: (_cell(r), _seed(r))):
+        for r in sorted(rows, key=_order):
             opt = "" if r["optimum"] is None else f"{r['optimum']:.4f}" + (
                 " (bound)" if r["optimum_is_bound"] else "")
             gap = "" if r["gap_pct"] is None else f"{r['gap_pct']:+.2f}"
