@@ -33,7 +33,7 @@ from invjax import optimal, settings
 from invjax.device import describe
 from invjax.train import run_config
 from invjax.train.grid import make_grid_train
-from invjax.train.hdpo import ESTIMATORS
+from invjax.train.hdpo import ESTIMATORS, evaluation_epochs
 
 RESULTS = pathlib.Path(__file__).parent / "results"
 SETTINGS = render.SETTINGS
@@ -174,8 +174,8 @@ def _cell_record(problem, train_config, cost: float, epochs: int, common: dict) 
 def best_dev_steps(dev_cost: np.ndarray, config) -> list:
     """Per cell, the gradient steps done when the parameters it is tested with (its best
     dev cost) were seen; None for a cell never evaluated. `dev_cost`: [cells, evaluations],
-    one evaluation after every `eval_every` epochs and one after the last."""
-    epochs = np.minimum(np.arange(1, dev_cost.shape[1] + 1) * config.eval_every, config.epochs)
+    one per `hdpo.evaluation_epochs`."""
+    epochs = np.asarray(evaluation_epochs(config))
     best = []
     for costs in dev_cost:
         finite = np.isfinite(costs)

@@ -84,6 +84,9 @@ def _print_summary(summary: dict, out) -> None:
         what = "lower bound" if summary.get("optimum_is_bound") else "optimum"
         line += f"   {what}: {summary['optimum']:.4f}   gap: {summary['gap_pct']:+.2f}%"
     print(line)
+    if summary.get("best_dev_epoch") is not None:
+        print(f"tested: the parameters of the best dev cost, {summary['best_dev']:.4f} at "
+              f"epoch {summary['best_dev_epoch']}")
     print(f"{summary['epochs']} epochs, {summary['steps']} gradient steps, "
           f"{summary['wall_seconds']:.0f} s on {summary['device']}; run directory: {out}")
 

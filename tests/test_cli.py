@@ -35,6 +35,8 @@ def test_train_then_evaluate_writes_every_artefact(tmp_path):
     for field in ("test_cost", "optimum", "gap_pct", "wall_seconds", "device", "steps"):
         assert summary[field] is not None, field
     assert summary["steps"] == 4 * 2 and summary["setting"] == "one_store_lost"
+    assert summary["best_dev_epoch"] in (2, 4)
+    assert f"at epoch {summary['best_dev_epoch']}" in done.stdout
     assert summary["horizons"] == {"train": [256, 20, 5], "dev": [256, 30, 10],
                                    "test": [256, 100, 20], "derived": []}
     assert isinstance(summary["warnings"], list)

@@ -2,6 +2,7 @@
 seeds in one program, resumes exactly, and stops cleanly on a NaN loss."""
 
 import dataclasses
+import json
 
 import jax
 import jax.numpy as jnp
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 import invjax
-from invjax.train import TrainConfig, make_train, runner
+from invjax.train import TrainConfig, hdpo, make_train, runner
 
 SMALL = {
     "setting": "one_store_backlogged",
@@ -59,6 +60,14 @@ def test_seeds_train_in_one_program_and_each_is_reported(tmp_path):
     assert both["seed"] == chosen["seed"] and both["test_cost"] == chosen["test_cost"]
     rows = (tmp_path / "two" / "metrics.csv").read_text().splitlines()
     assert rows[0].startswith("seed,epoch") and len(rows) == 1 + 2 * 4
+    # Each seed's best dev cost is dated by the first evaluation with its lowest dev cost.
+    rows = json.loads((tmp_path / "two" / "metrics.json").read_text())
+    for seed in both["seeds"]:
+        mine = [r for r in rows if r["seed"] == seed["seed"]]
+        lowest = min(mine, key=lambda r: r["dev_cost"])  # min keeps the first of ties
+        assert seed["best_dev"] == lowest["dev_cost"]
+        assert seed["best_dev_epoch"] == lowest["epoch"]
+    assert both["best_dev_epoch"] == chosen["best_dev_epoch"]
 
 
 def test_resume_matches_uninterrupted(tmp_path):
@@ -67,6 +76,7 @@ def test_resume_matches_uninterrupted(tmp_path):
     assert stopped == {"interrupted_at_epoch": 10}
     b = runner.fit(SMALL, tmp_path / "b", progress=False, resume=True)
     assert a["test_cost"] == b["test_cost"] and a["best_dev"] == b["best_dev"]
+    assert a["best_dev_epoch"] == b["best_dev_epoch"]  # dated from the first run's rows too
     for name in ("summary.json", "metrics.csv", "metrics.json", "learning_curve.png", "config.yaml"):
         assert (tmp_path / "b" / name).exists(), name
     assert np.isfinite(runner.evaluate_run(tmp_path / "b")["test_cost"])
@@ -204,3 +214,14 @@ def test_train_start_scale_scales_the_training_starts_only():
         np.testing.assert_array_equal(getattr(scaled["train"], field), getattr(want, field))
     for a, b in zip(jax.tree.leaves(base["dev"]), jax.tree.leaves(scaled["dev"])):
         np.testing.assert_array_equal(a, b)
+
+
+def test_evaluation_epochs_are_those_of_train_and_of_fit():
+    config = {**SMALL, "trainer": {**SMALL["trainer"], "epochs": 7, "eval_every": 3,
+                                   "train": [512, 20, 5], "dev": [256, 30, 10]}}
+    problem, policy, train_config = invjax.train.run_config.build(config)
+    assert hdpo.evaluation_epochs(train_config) == [3, 6, 7]
+    _, metrics = jax.jit(make_train(problem, policy, train_config).train)(jax.random.key(0))
+    assert metrics.dev_cost.shape == (3,)
+    summary = runner.fit(config, progress=False)
+    assert summary["epochs"] == 7 and summary["best_dev_epoch"] in (3, 6, 7)

@@ -330,8 +330,15 @@ def _run(setup: _Setup, state: TrainState, data_: dict, epochs: int):
     return state, EpochMetrics(losses, dev_cost, state.best_dev, train_cost, norms)
 
 
+def evaluation_epochs(config: TrainConfig) -> list[int]:
+    """The epochs done at each dev evaluation of `Trainer.train`: one after every
+    `eval_every` epochs and one after the last (the run driver `fit` keeps this too)."""
+    every, epochs = config.eval_every, config.epochs
+    return list(range(every, epochs + 1, every)) + ([epochs] if epochs % every else [])
+
+
 def _train(setup: _Setup, key):
-    """The whole run; metrics hold one entry per dev evaluation."""
+    """The whole run; metrics hold one entry per dev evaluation (`evaluation_epochs`)."""
     k_data, k_init = jax.random.split(key)
     data_ = _data(setup, k_data)
     every = setup.config.eval_every

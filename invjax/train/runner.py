@@ -189,8 +189,20 @@ def _chosen_seed(state) -> int:
     return int(np.argmin(np.where(np.isfinite(state.best_dev), state.best_dev, np.inf)))
 
 
-def summarize(run: Run, trainer, state, k_test, start: float, mesh=None) -> dict:
-    """Tests every seed's best parameters and reports the best seed (by dev cost)."""
+def best_dev_epoch(rows: list[dict], seed: int, best_dev: float) -> int | None:
+    """The epoch of `seed`'s first evaluation that reached `best_dev`, i.e. the epoch its
+    tested parameters come from; None before any evaluation. Best at the last evaluation:
+    the run was still improving when its budget ended."""
+    if not math.isfinite(best_dev):  # never evaluated, or every evaluation failed
+        return None
+    return next((row["epoch"] for row in rows
+                 if row["seed"] == seed and row["best_dev"] <= best_dev), None)
+
+
+def summarize(run: Run, trainer, state, k_test, start: float, mesh=None,
+              rows: list[dict] = ()) -> dict:
+    """Tests every seed's best parameters and reports the best seed (by dev cost);
+    `rows` (the metrics rows) date each seed's best dev cost."""
     known = _optimum(run.problem)
     optimum = None if known is None else known.cost
     gap = lambda cost: None if optimum is None else 100.0 * (cost / optimum - 1.0)  # noqa: E731
@@ -199,8 +211,10 @@ def summarize(run: Run, trainer, state, k_test, start: float, mesh=None) -> dict
     for i in range(len(state.best_dev)):
         cost = test_cost(run.problem, trainer, best_params(state, i), run.train_config,
                          k_test, mesh)
+        best_dev = float(state.best_dev[i])
         per_seed.append({"seed": first_seed + i, "test_cost": cost, "gap_pct": gap(cost),
-                         "best_dev": float(state.best_dev[i]),
+                         "best_dev": best_dev,
+                         "best_dev_epoch": best_dev_epoch(rows, first_seed + i, best_dev),
                          "diverged": bool(state.nan[i])})
     chosen = _chosen_seed(state)
     done = int(state.epoch[chosen])
@@ -212,6 +226,7 @@ def summarize(run: Run, trainer, state, k_test, start: float, mesh=None) -> dict
         "optimum_is_bound": bool(known and known.is_bound),
         "gap_pct": per_seed[chosen]["gap_pct"],
         "best_dev": float(state.best_dev[chosen]),
+        "best_dev_epoch": per_seed[chosen]["best_dev_epoch"],
         "seed": first_seed + chosen,
         "epochs": done,
         "steps": done * run.train_config.steps_per_epoch,
@@ -267,7 +282,7 @@ def fit(config: dict, out=None, *, resume: bool = False, progress: bool = True,
                                       stop_after_epochs=stop_after_epochs)
     if _epoch(state) < run.train_config.epochs and not bool(state.stopped.all()):
         return {"interrupted_at_epoch": _epoch(state)}
-    summary = summarize(run, trainer, state, k_test, start, mesh)
+    summary = summarize(run, trainer, state, k_test, start, mesh, rows)
     for warning in summary["warnings"]:
         print(f"invjax: warning: {warning}", file=sys.stderr)
     if out:
