@@ -12,6 +12,7 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -19,7 +20,7 @@ import invjax
 from conftest import make_instance, random_params, random_scenarios
 from invjax.dynamics import complete_action
 from invjax.network import SUPPLIER
-from invjax.policies.policy import allocate, proportional_allocation
+from invjax.policies.policy import allocate, least_wanted, proportional_allocation
 from random_networks import problem_on, random_network
 
 N, PERIODS = 8, 12
@@ -190,6 +191,29 @@ def test_a_centre_ships_all_it_holds_however_little_is_wanted():
     np.testing.assert_allclose(capped, np.asarray(desired) * [[1.0], [1.0], [0.0]])
     grad = jax.grad(lambda d: proportional_allocation(d, held, exact=True)[:, 0].sum())(desired)
     assert np.all(np.isfinite(grad)), grad
+
+
+@pytest.mark.parametrize("exact", [True, False])
+def test_allocation_stays_finite_when_next_to_nothing_is_wanted(exact):
+    """Found in training: a centre holding 200 whose stores wanted 1e-37 in all
+    (softplus of -85) shipped inf to one store and NaN to the others: 200 / 1e-37
+    overflows float32. Totals below `least_wanted` count as nothing wanted; the flows
+    and the gradient through a softplus stay finite on both sides of it."""
+    held = jnp.asarray([200.0, 200.0, 1e6, 0.5], jnp.float32)
+    floor = np.asarray(least_wanted(held))
+    np.testing.assert_allclose(floor, np.sqrt(np.maximum(held, 1.0) * 1.1754944e-38),
+                               rtol=1e-5)
+    for total in (1e-37, 1e-30, 1e-20, 0.5 * floor[0], 2.0 * floor[0], 1e-14):
+        logits = jnp.log(jnp.asarray([[total / 4, 3 * total / 4, 0.0]] * 4, jnp.float32))
+        cost = lambda x: proportional_allocation(jax.nn.softplus(x), held, exact=exact)  # noqa: E731
+        flows = np.asarray(cost(logits))
+        assert np.all(np.isfinite(flows)) and np.all(flows >= 0), (total, flows)
+        assert np.all(flows.sum(-1) <= np.asarray(held) * (1 + 1e-6)), (total, flows)
+        wanted = np.asarray(jax.nn.softplus(logits)).sum(-1) >= floor
+        if exact:  # all of it where anything is wanted, else nothing
+            np.testing.assert_allclose(flows.sum(-1), np.where(wanted, held, 0.0), rtol=1e-5)
+        grad = jax.grad(lambda x: (cost(x) * jnp.arange(1.0, 4.0)).sum())(logits)
+        assert np.all(np.isfinite(grad)), (total, grad)
 
 
 @given(

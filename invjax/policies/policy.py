@@ -35,19 +35,31 @@ def inventory_position(inventory: jnp.ndarray) -> jnp.ndarray:
 
 
 def share(on_hand: jnp.ndarray, total: jnp.ndarray, *, exact=False) -> jnp.ndarray:
-    """max(on_hand, 0) / total, and 0 where nothing is wanted (total 0): the factor that
-    scales a location's desired outbound flows to its on-hand. Capped at 1 unless `exact`
-    (a bool, or an array broadcast against the factor): a location that keeps no stock
-    ships all it holds, the others at most what is wanted.
+    """max(on_hand, 0) / total, and 0 where nothing is wanted (total below
+    `least_wanted`): the factor that scales a location's desired outbound flows to its
+    on-hand. Capped at 1 unless `exact` (a bool, or an array broadcast against the
+    factor): a location that keeps no stock ships all it holds, the others at most what
+    is wanted.
 
     Float residue can leave -1e-8 on hand, hence the max. Exact however small the total:
     a transshipment centre whose desired flows are all ~1e-14 still ships all it holds
     (dividing by total + 1e-15 shipped 1.5% less in the case found). The inner `where`
-    keeps the gradient finite at total 0.
+    keeps the gradient finite where nothing is wanted.
     """
-    wanted = total > 0
-    ratio = jnp.where(wanted, jax.nn.relu(on_hand) / jnp.where(wanted, total, 1.0), 0.0)
+    on_hand = jax.nn.relu(on_hand)
+    wanted = total >= least_wanted(on_hand)
+    ratio = jnp.where(wanted, on_hand / jnp.where(wanted, total, 1.0), 0.0)
     return jnp.where(exact, ratio, jnp.minimum(1.0, ratio))
+
+
+def least_wanted(on_hand: jnp.ndarray) -> jnp.ndarray:
+    """The least total of desired flows that `share` divides by: sqrt(max(on_hand, 1) x
+    the dtype's smallest normal number), 1e-19 to 1e-16 units in float32. Below it the
+    factor on_hand / total, or its derivative on_hand / total^2, would overflow: a
+    transshipment centre holding 200 whose stores wanted 1e-37 in all (softplus of -85)
+    shipped inf and NaN (found in a one-step-trained symmetry-aware net, n = 10)."""
+    tiny = jnp.finfo(jnp.result_type(on_hand, jnp.float32)).tiny
+    return jnp.sqrt(jnp.maximum(on_hand, 1.0) * tiny)
 
 
 def proportional_allocation(desired: jnp.ndarray, available: jnp.ndarray, *, exact=False):
