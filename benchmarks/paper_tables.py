@@ -33,7 +33,7 @@ from invjax import optimal, settings
 from invjax.device import describe
 from invjax.train import run_config
 from invjax.train.grid import make_grid_train
-from invjax.train.hdpo import ESTIMATORS, evaluation_epochs
+from invjax.train.hdpo import ESTIMATORS, best_dev_epoch, evaluation_epochs
 
 RESULTS = pathlib.Path(__file__).parent / "results"
 SETTINGS = render.SETTINGS
@@ -175,13 +175,9 @@ def best_dev_steps(dev_cost: np.ndarray, config) -> list:
     """Per cell, the gradient steps done when the parameters it is tested with (its best
     dev cost) were seen; None for a cell never evaluated. `dev_cost`: [cells, evaluations],
     one per `hdpo.evaluation_epochs`."""
-    epochs = np.asarray(evaluation_epochs(config))
-    best = []
-    for costs in dev_cost:
-        finite = np.isfinite(costs)
-        best.append(int(epochs[np.nanargmin(costs)] * config.steps_per_epoch)
-                    if finite.any() else None)
-    return best
+    epochs = evaluation_epochs(config)
+    best = [best_dev_epoch(costs, epochs) for costs in dev_cost]
+    return [None if epoch is None else epoch * config.steps_per_epoch for epoch in best]
 
 
 def run_group(setting, policy, estimator, shared, cells, n_train, quick, epochs, key,

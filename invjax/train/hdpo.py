@@ -19,6 +19,7 @@ from typing import Annotated, Any, Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 import pydantic
 from flax import struct
@@ -335,6 +336,17 @@ def evaluation_epochs(config: TrainConfig) -> list[int]:
     `eval_every` epochs and one after the last (the run driver `fit` keeps this too)."""
     every, epochs = config.eval_every, config.epochs
     return list(range(every, epochs + 1, every)) + ([epochs] if epochs % every else [])
+
+
+def best_dev_epoch(dev_costs, epochs) -> int | None:
+    """The epoch of the first evaluation with the lowest finite dev cost, i.e. the one the
+    best parameters come from (a later tie does not replace them); None when no dev cost
+    is finite. `dev_costs` and `epochs` run over the evaluations (`evaluation_epochs`)."""
+    costs = np.asarray(dev_costs, np.float64)
+    finite = np.isfinite(costs)
+    if not finite.any():
+        return None
+    return int(np.asarray(epochs)[np.argmin(np.where(finite, costs, np.inf))])
 
 
 def _train(setup: _Setup, key):

@@ -23,7 +23,7 @@ from invjax import optimal, policies
 from invjax.device import describe
 from invjax.scenarios import sample
 from invjax.settings.user_network import read_yaml
-from invjax.train import horizons, parallel, run_config
+from invjax.train import hdpo, horizons, parallel, run_config
 from invjax.train.hdpo import TrainConfig, TrainState, make_train
 from invjax.train.rundir import (  # noqa: F401 (re-exported: the runner's API)
     load_checkpoint,
@@ -189,14 +189,12 @@ def _chosen_seed(state) -> int:
     return int(np.argmin(np.where(np.isfinite(state.best_dev), state.best_dev, np.inf)))
 
 
-def best_dev_epoch(rows: list[dict], seed: int, best_dev: float) -> int | None:
-    """The epoch of `seed`'s first evaluation that reached `best_dev`, i.e. the epoch its
-    tested parameters come from; None before any evaluation. Best at the last evaluation:
-    the run was still improving when its budget ended."""
-    if not math.isfinite(best_dev):  # never evaluated, or every evaluation failed
-        return None
-    return next((row["epoch"] for row in rows
-                 if row["seed"] == seed and row["best_dev"] <= best_dev), None)
+def _best_dev_epoch(rows: list[dict], seed: int) -> int | None:
+    """The epoch `seed`'s tested parameters come from, from its metrics rows (a resumed
+    run's too). Best at the last evaluation: the run was still improving when its budget
+    ended."""
+    mine = [row for row in rows if row["seed"] == seed]
+    return hdpo.best_dev_epoch([r["dev_cost"] for r in mine], [r["epoch"] for r in mine])
 
 
 def summarize(run: Run, trainer, state, k_test, start: float, mesh=None,
@@ -211,10 +209,9 @@ def summarize(run: Run, trainer, state, k_test, start: float, mesh=None,
     for i in range(len(state.best_dev)):
         cost = test_cost(run.problem, trainer, best_params(state, i), run.train_config,
                          k_test, mesh)
-        best_dev = float(state.best_dev[i])
         per_seed.append({"seed": first_seed + i, "test_cost": cost, "gap_pct": gap(cost),
-                         "best_dev": best_dev,
-                         "best_dev_epoch": best_dev_epoch(rows, first_seed + i, best_dev),
+                         "best_dev": float(state.best_dev[i]),
+                         "best_dev_epoch": _best_dev_epoch(rows, first_seed + i),
                          "diverged": bool(state.nan[i])})
     chosen = _chosen_seed(state)
     done = int(state.epoch[chosen])
