@@ -24,8 +24,9 @@ On a GPU (JAX's default backend is "gpu" and torch sees CUDA) both frameworks ru
 there: torch's steps end with `torch.cuda.synchronize()`, torch's peak memory is
 `torch.cuda.max_memory_allocated` over one step, both use TF32 for float32 matmuls
 (JAX's GPU default; torch is told to), the matmul peak is measured on the GPU, every
-row runs with batch_splits = 1 (the splits only help XLA:CPU's thread pool), and the
-results go to speed_gpu.json / .md unless --name says otherwise.
+row runs with batch_splits = 1 (the splits only help XLA:CPU's thread pool),
+torch.compile uses mode "reduce-overhead" (CUDA graphs, the fair peer of a jitted step),
+and the results go to speed_gpu.json / .md unless --name says otherwise.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ import optax
 import invjax
 from benchmarks.measures import matmul_flops, matmul_peak, on_gpu
 from benchmarks.measures import median_ms as _median_ms
-from benchmarks.speed_torch import compile_skipped, pick_torch_threads, release, time_torch
+from benchmarks.speed_torch import (compile_mode, compile_skipped, pick_torch_threads, release,
+                                    time_torch)
 from invjax import policies, scenarios, settings
 from invjax.device import describe as device
 
@@ -227,6 +229,7 @@ def run_case(case: Case, reps: int, peak: dict, torch_compile: bool) -> dict:
     if torch_compile:
         row["torch_compile_ms"] = ms.get("torch_compile")
         row["torch_compile_s"] = c_compile
+        row["torch_compile_mode"] = compile_mode()
     return row
 
 
@@ -306,7 +309,9 @@ def markdown(peak: dict, rows: list, many: list, notes: list) -> str:
             f"{r['torch_peak_mb']:.0f} / {r['invjax_peak_mb']:.0f} | {gflops} |")
     compiled = [r for r in rows if "torch_compile_ms" in r or "torch_compile_s" in r]
     if compiled:
-        lines += ["", "torch.compile (the one-period function; eager loop over periods):", "",
+        modes = sorted({r.get("torch_compile_mode", "default") for r in compiled})
+        lines += ["", f"torch.compile (mode {' / '.join(modes)}; the one-period function, "
+                  "eager loop over periods):", "",
                   "| row | first-call overhead s | ms | eager ms |", "|---|---:|---:|---:|"]
         for r in compiled:
             c = r["torch_compile_s"]

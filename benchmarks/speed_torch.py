@@ -30,21 +30,21 @@ def time_torch(case: Case, problem, params, sc, compiled: bool):
     dev = torch_device()
     port = torch_port.Port.from_invjax(problem, sc, device=dev)
     net = torch_policies.load_flax(case.torch_policy(problem).to(dev), params)
-    step = None
-    if compiled:
-        def one_period(state, demand):
-            return torch_port.period(port, state, net(state, port), demand)
-
-        step = torch.compile(one_period, dynamic=False)
+    step = compiled_period(port, net) if compiled else None
+    graphs = compiled and compile_mode() == "reduce-overhead"
     if case.train:
         opt = torch.optim.Adam(net.parameters(), lr=1e-3)
 
         def run():
+            if graphs:
+                torch.compiler.cudagraph_mark_step_begin()
             loss = torch_port.hdpo_step(port, net, opt, step)
             torch_sync()
             return loss
     else:
         def run():
+            if graphs:
+                torch.compiler.cudagraph_mark_step_begin()
             with torch.inference_mode():
                 cost = torch_port.rollout(port, net, step)
             torch_sync()
@@ -74,6 +74,38 @@ def time_torch(case: Case, problem, params, sc, compiled: bool):
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
             torch_port.rollout(port, net, step)
     return compile_s, run, sum(saved.values())
+
+
+def compile_mode() -> str:
+    """torch.compile's mode for the compiled rows: on a GPU "reduce-overhead" (CUDA
+    graphs: a period replays as one launch, the fair peer of XLA's one program per
+    step), on a CPU inductor's default (CUDA graphs do not apply there)."""
+    return "reduce-overhead" if on_gpu() else "default"
+
+
+def compiled_period(port, net):
+    """The port's one-period function (policy + dynamics) under torch.compile.
+
+    Under CUDA graphs a replay writes its outputs into the buffers of the previous
+    replay; the rollout keeps each period's state and cost past the next period (the
+    state as the next input, both for the backward pass), so they are cloned out."""
+    import torch
+
+    from benchmarks import torch_port
+
+    def one_period(state, demand):
+        return torch_port.period(port, state, net(state, port), demand)
+
+    mode = compile_mode()
+    step = torch.compile(one_period, dynamic=False, mode=mode)
+    if mode != "reduce-overhead":
+        return step
+
+    def cloned(state, demand):
+        state, cost = step(state, demand)
+        return tuple(x.clone() for x in state), cost.clone()
+
+    return cloned
 
 
 def pick_torch_threads(run) -> int:

@@ -58,3 +58,28 @@ def test_hdpo_gradient_matches_invjax(case):
         ref = ref.detach().numpy()
         error = np.linalg.norm(got.grad.numpy() - ref) / (np.linalg.norm(ref) + 1e-12)
         assert error < 1e-3, (name, error)
+
+
+@pytest.mark.parametrize("mode", ["default", "reduce-overhead"])
+def test_compiled_period_matches_eager(monkeypatch, mode):
+    """The torch.compile'd period the speed rows time (with its CUDA-graph output
+    copies where a GPU picks "reduce-overhead"; on a CPU that mode only skips the
+    graphs) gives eager torch's loss and gradient."""
+    from benchmarks import speed_torch
+
+    monkeypatch.setattr(speed_torch, "compile_mode", lambda: mode)
+    case = speed.CASES[0]
+    problem, policy, params = case.build()
+    sc = invjax.scenarios.sample(problem, jax.random.key(5), 32, 8)
+    losses, grads = [], []
+    for compiled in (False, True):
+        port = torch_port.Port.from_invjax(problem, sc)
+        net = torch_policies.load_flax(case.torch_policy(problem), params)
+        step = speed_torch.compiled_period(port, net) if compiled else None
+        loss = torch_port.rollout(port, net, step)
+        loss.backward()
+        losses.append(float(loss.detach()))
+        grads.append([p.grad.clone() for p in net.parameters()])
+    assert losses[1] == pytest.approx(losses[0], rel=1e-5)
+    for got, ref in zip(grads[1], grads[0]):
+        np.testing.assert_allclose(got.numpy(), ref.numpy(), rtol=1e-4, atol=1e-6)
