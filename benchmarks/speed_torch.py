@@ -32,19 +32,18 @@ def time_torch(case: Case, problem, params, sc, compiled: bool):
     net = torch_policies.load_flax(case.torch_policy(problem).to(dev), params)
     step = compiled_period(port, net) if compiled else None
     graphs = compiled and compile_mode() == "reduce-overhead"
+    begin = torch.compiler.cudagraph_mark_step_begin if graphs else (lambda: None)
     if case.train:
         opt = torch.optim.Adam(net.parameters(), lr=1e-3)
 
         def run():
-            if graphs:
-                torch.compiler.cudagraph_mark_step_begin()
+            begin()
             loss = torch_port.hdpo_step(port, net, opt, step)
             torch_sync()
             return loss
     else:
         def run():
-            if graphs:
-                torch.compiler.cudagraph_mark_step_begin()
+            begin()
             with torch.inference_mode():
                 cost = torch_port.rollout(port, net, step)
             torch_sync()
