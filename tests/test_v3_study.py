@@ -2,6 +2,8 @@
 and a run writes complete records and a table with the authors' figures."""
 
 import json
+import pathlib
+import re
 
 import jax
 import numpy as np
@@ -159,3 +161,18 @@ def test_dev_curve_prints_the_cell_curve(capsys):
     for bad in ("lr=0.01", "learning_rate=fast"):
         with pytest.raises(SystemExit):
             dev_curve.main(["independent_stores", "3", "vanilla", "--set", bad])
+
+
+def test_the_readmes_count_the_committed_1024_cells():
+    """The cell counts the READMEs state are the committed records' (they went stale once)."""
+    root = pathlib.Path(__file__).resolve().parents[1]
+    records = json.loads((root / "benchmarks/results/v3_study.json").read_text())
+    cells = {(r["family"], r["size"], r["policy"]) for r in records}
+    done = {(r["family"], r["size"], r["policy"]) for r in records
+            if r["n_train_scenarios"] == 1024}
+    readme = (root / "README.md").read_text()
+    assert re.search(r"1,024-scenario column, (\d+) of its (\d+) cells", readme).groups() \
+        == (str(len(done)), str(len(cells)))
+    left = re.search(r"That leaves (\d+) of the column's (\d+) cells",
+                     (root / "benchmarks/README.md").read_text()).groups()
+    assert left == (str(len(cells - done)), str(len(cells)))
