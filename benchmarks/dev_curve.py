@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import jax
 import numpy as np
 
 from benchmarks import v3_study
@@ -32,8 +31,7 @@ def main(argv=None) -> None:
     print({k: getattr(train_config, k) for k in ("learning_rate", "clip_norm", "train", "dev",
                                                  "loss_periods", "backprop_periods")})
     trainer = make_train(problem, policy, train_config)
-    key = v3_study.cell_key(args.family, args.size, args.policy, args.scenarios)
-    k_data, k_init = jax.random.split(jax.random.split(key)[0])  # as Trainer.train
+    k_data, k_init = v3_study.start_keys(args.family, args.size, args.policy, args.scenarios)
     data, state = trainer.data(k_data), trainer.init(k_init)
     start = time.perf_counter()
     for _ in range(train_config.epochs // args.every):

@@ -91,8 +91,7 @@ def survey(family: str, size: int, rounds, n_keys: int, n_scenarios: int,
     own = {}
     for n_train, seed in committed if rounds is None else []:
         _, _, cell_trainer, _ = _cell(family, size, n_train, None)
-        k_data, k_init = jax.random.split(jax.random.split(
-            v3_study.cell_key(family, size, "gnn", n_train, seed))[0])  # as Trainer.train
+        k_data, k_init = v3_study.start_keys(family, size, "gnn", n_train, seed)
         cell_obs = start_state(cell_trainer.data(k_data)["train"])
         params = cell_trainer.init(k_init).params
         own[f"{n_train} seed {seed}"] = float(least_open(network, options, params, cell_obs))

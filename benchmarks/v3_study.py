@@ -234,6 +234,14 @@ def cell_key(family: str, size: int, policy: str, n_train: int, seed: int = 0):
     return key
 
 
+def start_keys(family: str, size: int, policy: str, n_train: int, seed: int = 0) -> tuple:
+    """(data key, initialisation key) of the cell's training run, for scripts that rebuild
+    it step by step: `train_best` trains on the first half of the cell's key, and
+    `Trainer.train` splits that half in two."""
+    return tuple(jax.random.split(jax.random.split(
+        cell_key(family, size, policy, n_train, seed))[0]))
+
+
 def add_cell_arguments(parser: argparse.ArgumentParser) -> None:
     """FAMILY SIZE POLICY [--scenarios N] [--steps N] [--set FIELD=VALUE ...]: one cell
     of the grid, for the scripts that look inside one (`dev_curve`, `cost_by_period`)."""
